@@ -1,0 +1,99 @@
+"""OpenSSH servers for lab hosts, with keys the lab generates (client key, per-host host keys)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from lab import netns
+from lab.context import LabContext
+
+
+def ensure_client_key(lab: LabContext) -> None:
+    d = lab.state_dir / "ssh"
+    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not lab.client_key_path.exists():
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "powerops-lab",
+                        "-f", str(lab.client_key_path)], check=True)
+    auth = d / "authorized_keys"
+    auth.write_text(lab.client_key_path.with_suffix(".pub").read_text())
+    auth.chmod(0o600)
+
+
+def ensure_host_key(lab: LabContext, node: str) -> Path:
+    d = lab.node_dir(node)
+    key = d / "ssh_host_ed25519_key"
+    if not key.exists():
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", node, "-f", str(key)], check=True)
+    return key
+
+
+def host_public_key(lab: LabContext, node: str) -> str:
+    """'ssh-ed25519 AAAA...' of the node (what the SshTarget block expects)."""
+    parts = (lab.node_dir(node) / "ssh_host_ed25519_key.pub").read_text().split()
+    return f"{parts[0]} {parts[1]}"
+
+
+def pid_alive(pidfile: Path) -> int | None:
+    if not pidfile.exists():
+        return None
+    try:
+        pid = int(pidfile.read_text().strip())
+        os.kill(pid, 0)
+    except (ValueError, ProcessLookupError):
+        return None
+    return pid
+
+
+def ensure_sshd(lab: LabContext, node: str, ip: str, env: Mapping[str, str] | None = None) -> int:
+    """Run sshd for ``node`` inside its namespace (idempotent); returns its PID."""
+    ensure_client_key(lab)
+    key = ensure_host_key(lab, node)
+    d = lab.node_dir(node)
+    pidfile = d / "sshd.pid"
+    pid = pid_alive(pidfile)
+    if pid:
+        return pid
+    Path("/run/sshd").mkdir(exist_ok=True)
+    setenv = " ".join(f'{k}="{v}"' for k, v in (env or {}).items())
+    config = [
+        f"ListenAddress {ip}",
+        "Port 22",
+        f"HostKey {key}",
+        f"PidFile {pidfile}",
+        f"AuthorizedKeysFile {lab.state_dir / 'ssh' / 'authorized_keys'}",
+        "PermitRootLogin prohibit-password",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "UsePAM no",
+        "StrictModes no",
+        "Subsystem sftp internal-sftp",
+        "MaxSessions 64",
+        "MaxStartups 64:30:128",
+        "LogLevel ERROR",
+    ]
+    if setenv:
+        config.append(f"SetEnv {setenv}")
+    (d / "sshd_config").write_text("\n".join(config) + "\n")
+    subprocess.run(netns.exec_argv(node, ["/usr/sbin/sshd", "-f", str(d / "sshd_config"),
+                                          "-E", str(d / "sshd.log")]), check=True)
+    for _ in range(50):
+        pid = pid_alive(pidfile)
+        if pid:
+            return pid
+        time.sleep(0.1)
+    raise RuntimeError(f"sshd for lab node {node} did not start; see {d / 'sshd.log'}")
+
+
+def stop_sshd(lab: LabContext, node: str) -> None:
+    pidfile = lab.node_dir(node) / "sshd.pid"
+    pid = pid_alive(pidfile)
+    if pid:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    pidfile.unlink(missing_ok=True)

@@ -1,0 +1,179 @@
+"""The one Docker client factory.
+
+Two transports, as a user reaches real hosts:
+
+* ``ssh``: the Docker API tunnelled over a verified SSH connection, exactly like ``docker -H ssh://``:
+  each API connection is a channel running ``docker system dial-stdio`` on the host. The tunnel ends in a
+  private unix socket (mode 0700 directory) that docker-py talks to. Host keys are verified by our SSH seam,
+  not by ``~/.ssh/known_hosts``.
+* ``tls``: ``tcp://host:2376`` with a client certificate and the daemon's CA.
+
+docker-py errors are translated to ``DockerError`` naming the host here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import docker
+import docker.errors
+import docker.tls
+import paramiko
+
+from core.errors import DockerError, HostUnreachable
+from seams.ssh import SshParams, connect
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class DockerParams:
+    name: str
+    ssh: SshParams | None = None
+    tls_url: str | None = None
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = field(default=None, repr=False)
+    api_version: str = "auto"
+    timeout: int = 300
+
+
+class _SshTunnel:
+    """A local unix socket whose every connection is a ``docker system dial-stdio`` channel."""
+
+    def __init__(self, ssh: SshParams) -> None:
+        self.ssh = ssh
+        self.dir = tempfile.mkdtemp(prefix="powerops-docker-")
+        os.chmod(self.dir, 0o700)
+        self.path = os.path.join(self.dir, "docker.sock")
+        self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._server.bind(self.path)
+        self._server.listen(16)
+        self._closed = False
+        self._thread = threading.Thread(target=self._accept_loop, daemon=True, name=f"docker-ssh-{ssh.host}")
+        self._thread.start()
+
+    def _accept_loop(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        try:
+            chan = connect(self.ssh).open_exec_channel(["docker", "system", "dial-stdio"])
+        except Exception:
+            client.close()
+            return
+        _pump(client, chan)
+
+    def close(self) -> None:
+        self._closed = True
+        with contextlib.suppress(OSError):
+            self._server.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _pump(sock: socket.socket, chan: paramiko.Channel) -> None:
+    def up() -> None:
+        try:
+            while True:
+                data = sock.recv(1 << 16)
+                if not data:
+                    break
+                chan.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                chan.shutdown_write()
+
+    t = threading.Thread(target=up, daemon=True)
+    t.start()
+    try:
+        while True:
+            data = chan.recv(1 << 16)
+            if not data:
+                break
+            sock.sendall(data)
+    except OSError:
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_WR)
+        t.join(timeout=5)
+        chan.close()
+        sock.close()
+
+
+_TUNNELS: dict[tuple[str, int, str, str, str], _SshTunnel] = {}
+_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def docker_client(params: DockerParams) -> Iterator[docker.DockerClient]:
+    """A docker-py client for one host; errors name the host."""
+    if params.ssh is not None:
+        key = params.ssh.pool_key()
+        with _LOCK:
+            tunnel = _TUNNELS.get(key)
+            if tunnel is None:
+                connect(params.ssh)  # verify reachability and host key up front, with a clear error
+                tunnel = _TUNNELS[key] = _SshTunnel(params.ssh)
+        base_url = f"unix://{tunnel.path}"
+        tls: Any = False
+    elif params.tls_url:
+        base_url = params.tls_url
+        files = _tls_files(params)
+        tls = docker.tls.TLSConfig(client_cert=(files["cert"], files["key"]), ca_cert=files["ca"], verify=True)
+    else:
+        raise DockerError(params.name, "Docker host has neither an SSH target nor a TLS URL")
+    try:
+        client = docker.DockerClient(base_url=base_url, version=params.api_version, timeout=params.timeout, tls=tls)
+    except docker.errors.DockerException as exc:
+        raise HostUnreachable(params.name, f"Docker API not reachable: {exc}") from exc
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def call(host: str, what: str, fn: Callable[[], T]) -> T:
+    """Run one docker-py call and translate its errors into ``DockerError`` naming host and operation."""
+    try:
+        return fn()
+    except docker.errors.APIError as exc:
+        raise DockerError(host, f"{what} failed: {exc.explanation or exc}") from exc
+    except docker.errors.DockerException as exc:
+        raise DockerError(host, f"{what} failed: {exc}") from exc
+
+
+def _tls_files(params: DockerParams) -> dict[str, str]:
+    d = tempfile.mkdtemp(prefix="powerops-docker-tls-")
+    os.chmod(d, 0o700)
+    out = {}
+    for name, value in (("ca", params.tls_ca), ("cert", params.tls_cert), ("key", params.tls_key)):
+        if not value:
+            raise DockerError(params.name, f"TLS connection needs {name}")
+        path = os.path.join(d, f"{name}.pem")
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "w") as fh:
+            fh.write(value)
+        out[name] = path
+    return out
+
+
+def close_tunnels() -> None:
+    with _LOCK:
+        for t in _TUNNELS.values():
+            t.close()
+        _TUNNELS.clear()
