@@ -4,8 +4,8 @@ import contextlib
 from collections.abc import Iterator
 
 import docker
-from pydantic import Field, SecretStr
 from prefect.blocks.core import Block
+from pydantic import Field, SecretStr
 
 from blocks.ssh import SshTarget
 from seams.docker import DockerParams, docker_client

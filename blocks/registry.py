@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
 from prefect.blocks.core import Block
+from pydantic import Field, SecretStr
 
 
 class RegistryTarget(Block):

@@ -12,7 +12,6 @@ import base64
 import hashlib
 import io
 import shlex
-import socket
 import stat
 import threading
 import time
@@ -125,7 +124,7 @@ class SshConnection:
                         f"got {fingerprint(exc.key)} - refusing to connect") from None
         except paramiko.AuthenticationException as exc:
             raise AuthenticationFailed(p.host, f"user {p.username!r} was refused: {exc}") from None
-        except (TimeoutError, socket.timeout) as exc:
+        except TimeoutError as exc:
             raise HostUnreachable(p.host, f"SSH port {p.port} timed out after {p.connect_timeout}s") from exc
         except (OSError, paramiko.SSHException) as exc:
             if "not found in known_hosts" in str(exc):
