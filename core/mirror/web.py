@@ -1,0 +1,39 @@
+"""Rendering of the mirror host's web server configuration (nginx), pure and strict."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import jinja2
+
+from core.errors import InvalidInput
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "mirror"
+_LISTEN = re.compile(r"^(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-f:]+\]|localhost)?:?\d{1,5}$")
+_PATH = re.compile(r"^/[A-Za-z0-9._/-]*$")
+
+
+def environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True, autoescape=False,  # noqa: S701 - config files, not HTML
+    )
+
+
+def render_nginx(root: str, listen: str, run_dir: str, published: bool = True, purpose: str = "mirror host",
+                 workers: int = 1, user: str = "", access_log: str = "off") -> str:
+    """nginx.conf serving ``root``; with ``published`` each /<mirror>/ maps to <root>/<mirror>/current/."""
+    for label, value in (("root", root), ("run_dir", run_dir)):
+        if not _PATH.match(value):
+            raise InvalidInput(f"nginx {label} must be an absolute path of [A-Za-z0-9._/-], got {value!r}")
+    if not _LISTEN.match(listen):
+        raise InvalidInput(f"nginx listen address must be 'ip:port' or 'port', got {listen!r}")
+    if access_log != "off" and not _PATH.match(access_log):
+        raise InvalidInput(f"invalid access log path {access_log!r}")
+    if user and not re.match(r"^[a-z_][a-z0-9_-]*( [a-z_][a-z0-9_-]*)?$", user):
+        raise InvalidInput(f"invalid nginx user {user!r}")
+    return environment().get_template("nginx.conf.j2").render(
+        root=root.rstrip("/") or "/", listen=listen, run_dir=run_dir, published=published, purpose=purpose,
+        workers=max(1, workers), user=user, access_log=access_log,
+    )

@@ -1,0 +1,121 @@
+"""The one HTTP seam of the mirrors: an httpx client factory and checked, resumable downloads.
+
+httpx errors are translated into ``UpstreamError``/``ChecksumMismatch`` here and nowhere else.
+(``seams/http.py`` did not exist when this was written; if a project-wide one appears, this factory moves there.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from core.mirror.errors import ChecksumMismatch, UpstreamError
+
+USER_AGENT = "powerops-mirror/0.1"
+SMALL = 1 << 20  # files below this are fetched in one read (no resume needed)
+
+
+def http_client(base_url: str, *, timeout: float = 60.0, max_connections: int = 16, verify: bool | str = True,
+                proxy: str | None = None) -> httpx.Client:
+    """A pooled keep-alive client for one upstream (thread-safe; share it between download threads)."""
+    return httpx.Client(
+        base_url=base_url.rstrip("/") + "/",
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        verify=verify, proxy=proxy, follow_redirects=True, headers={"User-Agent": USER_AGENT},
+    )
+
+
+def _url(client: httpx.Client, path: str) -> str:
+    return f"{client.base_url}{path.lstrip('/')}"
+
+
+def fetch(client: httpx.Client, path: str, optional: bool = False) -> bytes | None:
+    """GET ``path``; ``None`` if it is absent (404/410) and ``optional``."""
+    try:
+        resp = client.get(path.lstrip("/"))
+    except httpx.HTTPError as exc:
+        raise UpstreamError(_url(client, path), f"request failed: {exc.__class__.__name__}: {exc}") from None
+    if resp.status_code in (404, 410) and optional:
+        return None
+    if resp.status_code != 200:
+        raise UpstreamError(_url(client, path), f"HTTP {resp.status_code}")
+    return resp.content
+
+
+@dataclass(frozen=True)
+class Fetched:
+    path: str
+    nbytes: int  # bytes transferred in this run
+    resumed: bool
+
+
+def download(client: httpx.Client, path: str, size: int, sha256: str, final: Path, partial: Path) -> Fetched:
+    """Download ``path`` into ``final`` (atomic rename) after checking size and SHA256.
+
+    A leftover ``partial`` from an interrupted run is resumed with a Range request; a partial that turns out
+    wrong is discarded and the file fetched again once from the start.
+    """
+    url = _url(client, path)
+    if size >= 0 and size < SMALL and not partial.exists():
+        data = fetch(client, path)
+        assert data is not None
+        _check(path, size, sha256, len(data), hashlib.sha256(data).hexdigest())
+        tmp = partial.with_name(partial.name + ".s")
+        tmp.write_bytes(data)
+        os.replace(tmp, final)
+        return Fetched(path, len(data), False)
+    for attempt in (0, 1):
+        offset = partial.stat().st_size if partial.exists() else 0
+        if size >= 0 and offset > size:
+            partial.unlink()
+            offset = 0
+        h = hashlib.sha256()
+        if offset:
+            with partial.open("rb") as fh:
+                for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                    h.update(block)
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        transferred = 0
+        try:
+            with client.stream("GET", path.lstrip("/"), headers=headers) as resp:
+                if resp.status_code == 416 and offset:  # nothing left to read: the partial is complete
+                    pass
+                elif resp.status_code == 200 and offset:  # server ignored Range: start over
+                    offset = 0
+                    h = hashlib.sha256()
+                    mode = "wb"
+                elif resp.status_code not in (200, 206):
+                    raise UpstreamError(url, f"HTTP {resp.status_code}")
+                if resp.status_code in (200, 206):
+                    mode = "ab" if resp.status_code == 206 else "wb"
+                    with partial.open(mode) as out:
+                        for chunk in resp.iter_bytes(1 << 20):
+                            out.write(chunk)
+                            h.update(chunk)
+                            transferred += len(chunk)
+        except httpx.HTTPError as exc:
+            raise UpstreamError(url, f"download interrupted after {offset + transferred} bytes "
+                                     f"(kept for resume): {exc.__class__.__name__}: {exc}") from None
+        got = partial.stat().st_size
+        digest = h.hexdigest()
+        if (size < 0 or got == size) and digest == sha256:
+            os.replace(partial, final)
+            return Fetched(path, transferred, offset > 0)
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
+        if attempt == 1 or offset == 0:
+            _check(path, size, sha256, got, digest)
+    raise AssertionError("unreachable")
+
+
+def _check(path: str, size: int, sha256: str, got_size: int, got_sha: str) -> None:
+    if size >= 0 and got_size != size:
+        raise ChecksumMismatch(path, f"{size} bytes", f"{got_size} bytes")
+    if got_sha != sha256:
+        raise ChecksumMismatch(path, f"sha256 {sha256[:16]}...", f"sha256 {got_sha[:16]}...")

@@ -1,0 +1,303 @@
+"""Thin Prefect tasks of the mirror flows (apt, yum, pip). One side effect each; parsing lives in core.mirror."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.context import TaskRunContext
+
+from core.errors import PowerOpsError
+from core.mirror.deb822 import FileEntry
+from core.mirror.errors import ChecksumMismatch, MirrorError, SignatureInvalid, UpstreamError
+from core.mirror.plan import STAMP, Download, Stamp, manifest_to_json, snapshots_to_prune
+from core.mirror.signed import clearsigned_body, dearmor, is_clearsigned, parse_gpgv_status, require_valid
+from seams.mirror_http import download, fetch, http_client
+from seams.mirror_store import LocalStore, RemoteStore
+
+Store = LocalStore | RemoteStore
+
+
+def _logger():  # type: ignore[no-untyped-def]
+    try:
+        return get_run_logger()
+    except Exception:  # outside a run (benchmarks call .fn)
+        import logging
+
+        return logging.getLogger("powerops.mirror")
+
+
+# -- upstream metadata ----------------------------------------------------------------------------------
+
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
+def fetch_release_files(upstream_url: str, suite: str) -> dict[str, bytes]:
+    """InRelease, Release and Release.gpg of a suite (those the upstream has)."""
+    with http_client(upstream_url, max_connections=2) as client:
+        out = {}
+        for name in ("InRelease", "Release", "Release.gpg"):
+            data = fetch(client, f"dists/{suite}/{name}", optional=True)
+            if data is not None:
+                out[name] = data
+    if "InRelease" not in out and "Release" not in out:
+        raise UpstreamError(f"{upstream_url.rstrip('/')}/dists/{suite}/", "neither InRelease nor Release exists")
+    return out
+
+
+def _gpgv(keyring: bytes, *files: bytes) -> tuple[str, int]:
+    with tempfile.TemporaryDirectory(prefix="powerops-gpgv-") as tmp:
+        kr = Path(tmp) / "keyring.gpg"
+        kr.write_bytes(dearmor(keyring))
+        paths = []
+        for i, data in enumerate(files):
+            p = Path(tmp) / f"f{i}"
+            p.write_bytes(data)
+            paths.append(str(p))
+        res = subprocess.run(["gpgv", "--status-fd", "1", "--keyring", str(kr), *paths],
+                             capture_output=True, timeout=60)
+    return res.stdout.decode(errors="replace"), res.returncode
+
+
+@task(cache_policy=NO_CACHE)
+def verify_release_signature(files: Mapping[str, bytes], suite: str, keyring: bytes | None,
+                             allow_unsigned: bool = False,
+                             allowed_fingerprints: Sequence[str] | None = None) -> str:
+    """Check InRelease (and Release.gpg) with gpgv against ``keyring``; returns the verified Release text."""
+    log = _logger()
+    what = f"suite {suite}"
+    if (keyring is None or not keyring.strip()) and not allow_unsigned:
+        raise SignatureInvalid(f"{what}: no keyring configured; refusing an unverified upstream "
+                               "(set allow_unsigned to mirror it anyway)")
+    inrelease = files.get("InRelease")
+    release = files.get("Release")
+    if inrelease is not None and not is_clearsigned(inrelease):
+        raise SignatureInvalid(f"{what}: InRelease is not a clearsigned message")
+    if keyring is not None and keyring.strip():
+        checked = False
+        if inrelease is not None:
+            status, rc = _gpgv(keyring, inrelease)
+            fpr = require_valid(parse_gpgv_status(status, rc), f"{what} InRelease", list(allowed_fingerprints or []))
+            log.info("%s: InRelease signed by %s", what, fpr)
+            checked = True
+        if release is not None and "Release.gpg" in files:
+            status, rc = _gpgv(keyring, files["Release.gpg"], release)
+            fpr = require_valid(parse_gpgv_status(status, rc), f"{what} Release.gpg",
+                                list(allowed_fingerprints or []))
+            log.info("%s: Release.gpg signed by %s", what, fpr)
+            checked = True
+        if not checked:
+            if not allow_unsigned:
+                raise SignatureInvalid(f"{what}: upstream has no signature (no InRelease, no Release.gpg)")
+            log.warning("%s: upstream is UNSIGNED; mirrored because allow_unsigned is set", what)
+    else:
+        log.warning("%s: signature NOT verified (allow_unsigned is set)", what)
+    if inrelease is not None:
+        body = clearsigned_body(inrelease.decode("utf-8", errors="replace"))
+        if release is not None and release.decode("utf-8", errors="replace") != body:
+            raise SignatureInvalid(f"{what}: Release and InRelease differ (an upstream update in progress, "
+                                   "or tampering); try again later")
+        return body
+    assert release is not None
+    return release.decode("utf-8", errors="replace")
+
+
+def upstream_digest(files: Mapping[str, bytes]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(files):
+        h.update(name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
+    return h.hexdigest()
+
+
+# -- published state ------------------------------------------------------------------------------------
+
+@task(cache_policy=NO_CACHE)
+def read_published_stamp(store: Store) -> Stamp | None:
+    data = store.read_current(STAMP)
+    if data is None:
+        return None
+    try:
+        return Stamp.from_json(data)
+    except PowerOpsError:
+        return None
+
+
+@task(cache_policy=NO_CACHE)
+def read_published_manifest(store: LocalStore) -> dict[str, FileEntry] | None:
+    return store.current_manifest()
+
+
+@task(cache_policy=NO_CACHE)
+def list_pool_objects(store: Store) -> set[str]:
+    store.ensure_layout()
+    return store.pool_present()
+
+
+@task(cache_policy=NO_CACHE)
+def verify_pool_objects(store: LocalStore, tree: Mapping[str, FileEntry]) -> list[str]:
+    """Re-hash every stored file the tree uses; corrupt ones are dropped so they are fetched again."""
+    bad = store.verify_objects(tree)
+    if bad:
+        _logger().warning("%d stored file(s) failed their SHA256 check and will be fetched again: %s",
+                          len(bad), ", ".join(b[:12] for b in bad[:10]))
+    return bad
+
+
+@task(cache_policy=NO_CACHE)
+def store_metadata_files(store: LocalStore, files: Mapping[str, bytes]) -> dict[str, FileEntry]:
+    """Put verified top-level files (InRelease, Release, ...) in the pool; returns their tree entries."""
+    store.ensure_layout()
+    return {path: FileEntry(len(data), store.put_object(data)) for path, data in files.items()}
+
+
+@task(cache_policy=NO_CACHE)
+def read_stored_files(store: LocalStore, entries: Mapping[str, FileEntry]) -> dict[str, bytes]:
+    """Contents of stored objects (index files to parse); absent ones are left out."""
+    out = {}
+    for path, entry in entries.items():
+        p = store.object_path(entry.sha256)
+        if p.exists():
+            out[path] = p.read_bytes()
+    return out
+
+
+# -- downloads ------------------------------------------------------------------------------------------
+
+@dataclass
+class DownloadReport:
+    files: int = 0
+    nbytes: int = 0
+    seconds: float = 0.0
+    resumed: int = 0
+    skipped: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    missing_optional: list[str] = field(default_factory=list)
+
+    def row(self) -> dict[str, str]:
+        from core.mirror.plan import throughput_row
+
+        return throughput_row(self.files, self.nbytes, self.seconds, self.skipped, len(self.failed))
+
+
+@task(cache_policy=NO_CACHE)
+def download_files(store: LocalStore, upstream_url: str, downloads: Sequence[Download], concurrency: int = 8,
+                   optional: Sequence[str] = (), label: str = "packages", skipped: int = 0) -> DownloadReport:
+    """Fetch ``downloads`` into the pool with bounded parallelism, checking size and SHA256 of each.
+
+    Interrupted files are resumed (Range) on the next run; files already stored are not in ``downloads``.
+    Progress is published as a Prefect progress artifact.
+    """
+    log = _logger()
+    report = DownloadReport(skipped=skipped)
+    optional_set = set(optional)
+    total = len(downloads)
+    start = time.monotonic()
+    artifact_id = None
+    in_run = TaskRunContext.get() is not None
+    if in_run and total:
+        artifact_id = create_progress_artifact(0.0, description=f"mirror download: {label} ({total} files)")
+    last_update = start
+
+    def one(d: Download) -> tuple[Download, int, bool, str | None]:
+        try:
+            res = download(client, d.path, d.size, d.sha256, store.object_path(d.sha256),
+                           store.partial_path(d.sha256))
+            return d, res.nbytes, res.resumed, None
+        except UpstreamError as exc:
+            if d.path in optional_set and "HTTP 404" in str(exc):
+                return d, 0, False, "missing"
+            return d, 0, False, str(exc)
+        except ChecksumMismatch as exc:
+            return d, 0, False, str(exc)
+        except OSError as exc:
+            return d, 0, False, f"{d.path}: {exc}"
+
+    with http_client(upstream_url, max_connections=concurrency) as client, \
+            ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        pending: set[Future[tuple[Download, int, bool, str | None]]] = set()
+        it = iter(downloads)
+        done_count = 0
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) < concurrency * 4:
+                nxt = next(it, None)
+                if nxt is None:
+                    exhausted = True
+                    break
+                pending.add(pool.submit(one, nxt))
+            if not pending:
+                break
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                d, nbytes, resumed, err = fut.result()
+                done_count += 1
+                if err == "missing":
+                    report.missing_optional.append(d.path)
+                elif err:
+                    report.failed[d.path] = err
+                    log.warning("download failed: %s", err)
+                else:
+                    report.files += 1
+                    report.nbytes += nbytes
+                    report.resumed += int(resumed)
+            now = time.monotonic()
+            if artifact_id is not None and now - last_update > 1.0:
+                update_progress_artifact(artifact_id, 100.0 * done_count / total)
+                last_update = now
+    report.seconds = time.monotonic() - start
+    if artifact_id is not None:
+        update_progress_artifact(artifact_id, 100.0)
+    log.info("%s: %d files, %d bytes in %.2fs (%d resumed, %d failed)", label, report.files, report.nbytes,
+             report.seconds, report.resumed, len(report.failed))
+    return report
+
+
+# -- publishing -----------------------------------------------------------------------------------------
+
+@task(cache_policy=NO_CACHE)
+def build_snapshot(store: LocalStore, sid: str, tree: Mapping[str, FileEntry], stamp: Stamp) -> str:
+    """Stage snapshot ``sid`` (hard links into the pool); nothing is visible to clients yet."""
+    store.build_snapshot(sid, tree, manifest_to_json(tree).encode(), stamp.to_json().encode())
+    return sid
+
+
+@task(cache_policy=NO_CACHE)
+def publish_snapshot(store: Store, sid: str) -> str:
+    """Switch ``current`` to the snapshot (rename(2) / mv -T): the one moment clients see a change."""
+    store.publish(sid)
+    _logger().info("%s: published snapshot %s", store.label, sid)
+    return sid
+
+
+@task(cache_policy=NO_CACHE)
+def prune_mirror(store: Store, keep: int = 2) -> dict[str, int]:
+    """Remove snapshots beyond ``keep`` and the pool files no snapshot uses any more."""
+    old = snapshots_to_prune(store.snapshots(), store.current_snapshot(), keep)
+    removed = store.remove_snapshots(old)
+    files, nbytes = store.gc_pool()
+    return {"snapshots removed": removed, "files removed": files, "bytes freed": nbytes}
+
+
+@task(cache_policy=NO_CACHE)
+def push_snapshot(local: LocalStore, remote: RemoteStore, sid: str, tree: Mapping[str, FileEntry]) -> dict[str, int]:
+    """Copy snapshot ``sid`` to the mirror host: the pool objects it lacks, then the tree as hard links."""
+    remote.ensure_layout()
+    have = remote.pool_present()
+    missing = sorted({e.sha256 for e in tree.values()} - have)
+    start = time.monotonic()
+    sent = remote.push(local.tar_stream(sid, tree, missing))
+    return {"objects sent": len(missing), "bytes sent": sent, "milliseconds": int((time.monotonic() - start) * 1000)}
+
+
+def require_no_failures(report: DownloadReport, what: str) -> None:
+    if report.failed:
+        first = "; ".join(list(report.failed.values())[:3])
+        raise MirrorError(f"{what}: {len(report.failed)} file(s) failed, nothing was published "
+                          f"(the next run resumes): {first}")
