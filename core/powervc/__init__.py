@@ -1,0 +1,1 @@
+"""Pure logic of the PowerVC area: models, planners, configuration-file checks (no I/O)."""

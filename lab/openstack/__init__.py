@@ -1,0 +1,296 @@
+"""Lab component ``openstack``: the PowerVC stand-in (real OpenStack services) and its "PowerVC host".
+
+``up`` builds the OpenStack venv once (pinned ``requirements.txt``, cached under ``<state>/openstack/venv``),
+creates the namespace ``pwl-powervc`` (10.250.77.90) with sshd, initialises MariaDB/RabbitMQ/Keystone/...
+once, starts every service through the host's own ``powervc-services`` command and seeds the lab cloud
+(volume types, two compute hosts, the other building block ``hb02``). ``down`` stops every process by its PID
+and removes everything it made except the venv cache (``down(lab, purge=True)`` removes that too).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+
+from lab import netns, sshd
+from lab.context import LabContext
+from lab.openstack import stack
+from lab.openstack.stack import COMPUTE_HOSTS, IP, NODE, PORTS, VOLUME_TYPES, Paths, in_ns
+
+BLOCK_NAME = "lab-powervc"
+
+
+def _hosts() -> dict[str, str]:
+    return {NODE: IP}
+
+
+def _services(p: Paths, verb: str, *names: str) -> str:
+    r = in_ns([str(p.bin / "powervc-services"), verb, *names], env={"POWERVC_LAB_STATE": str(p.root)},
+              check=verb != "status")
+    return r.stdout.decode()
+
+
+def _sql(p: Paths, statements: str) -> None:
+    in_ns(["mariadb", "--no-defaults", f"--socket={p.run / 'mysql.sock'}", "-u", "root"],
+          stdin=statements.encode())
+
+
+def _step(p: Paths, name: str) -> bool:
+    return p.marker(name).exists()
+
+
+def _done(p: Paths, name: str) -> None:
+    p.marker(name).parent.mkdir(parents=True, exist_ok=True)
+    p.marker(name).touch()
+
+
+def _manage(p: Paths, *argv: str) -> None:
+    in_ns([str(p.venv / "bin" / argv[0]), *argv[1:]], env={"REQUESTS_CA_BUNDLE": str(p.ca)})
+
+
+def up(lab: LabContext) -> None:
+    p = stack.paths(lab)
+    stack.ensure_venv(p)
+    netns.ensure_node(NODE, IP, _hosts())
+    sshd.ensure_sshd(lab, NODE, IP)
+    s = stack.ensure_secrets(p)
+    stack.ensure_tls(p)
+    stack.write_configs(p, s)
+    stack.write_service_table(p)
+    if not _step(p, "mysql-init"):
+        shutil.rmtree(p.data / "mysql", ignore_errors=True)
+        in_ns(["mariadb-install-db", "--no-defaults", "--user=root", f"--datadir={p.data / 'mysql'}",
+               "--auth-root-authentication-method=socket", "--skip-test-db"])
+        _done(p, "mysql-init")
+    _services(p, "start", "mariadb", "rabbitmq")
+    if not _step(p, "databases"):
+        stmts = [f"CREATE DATABASE IF NOT EXISTS {d};" for d in stack.DATABASES]
+        for host in ("127.0.0.1", "localhost"):
+            stmts.append(f"CREATE USER IF NOT EXISTS 'openstack'@'{host}' IDENTIFIED BY '{s['db']}';")
+            stmts.append(f"GRANT ALL PRIVILEGES ON *.* TO 'openstack'@'{host}';")
+        _sql(p, "\n".join(stmts) + "\n")
+        _done(p, "databases")
+    kconf = str(p.etc / "keystone" / "keystone.conf")
+    if not _step(p, "keystone"):
+        _manage(p, "keystone-manage", "--config-file", kconf, "db_sync")
+        _manage(p, "keystone-manage", "--config-file", kconf, "fernet_setup",
+                "--keystone-user", "root", "--keystone-group", "root")
+        _manage(p, "keystone-manage", "--config-file", kconf, "credential_setup",
+                "--keystone-user", "root", "--keystone-group", "root")
+        in_ns([str(p.venv / "bin" / "keystone-manage"), "--config-file", kconf, "bootstrap", "--bootstrap-admin-url", stack.url(PORTS["keystone"], "/v3"),
+                "--bootstrap-public-url", stack.url(PORTS["keystone"], "/v3"),
+                "--bootstrap-internal-url", stack.url(PORTS["keystone"], "/v3"),
+                "--bootstrap-region-id", "RegionOne"], env={"OS_BOOTSTRAP_PASSWORD": s["admin"]})
+        _done(p, "keystone")
+    _services(p, "start", "keystone")
+    if not _step(p, "catalog"):
+        _register_services(p, s)
+        _done(p, "catalog")
+    nconf = str(p.nova_conf)
+    if not _step(p, "migrations"):
+        _manage(p, "placement-manage", "--config-file", str(p.etc / "placement" / "placement.conf"), "db", "sync")
+        _manage(p, "nova-manage", "--config-file", nconf, "api_db", "sync")
+        _manage(p, "nova-manage", "--config-file", nconf, "cell_v2", "map_cell0")
+        r = in_ns([str(p.venv / "bin" / "nova-manage"), "--config-file", nconf, "cell_v2", "list_cells"])
+        if " cell1 " not in r.stdout.decode():
+            _manage(p, "nova-manage", "--config-file", nconf, "cell_v2", "create_cell", "--name", "cell1")
+        _manage(p, "nova-manage", "--config-file", nconf, "db", "sync")
+        _manage(p, "cinder-manage", "--config-file", str(p.etc / "cinder" / "cinder.conf"), "db", "sync")
+        _manage(p, "neutron-db-manage", "--config-file", str(p.etc / "neutron" / "neutron.conf"),
+                "upgrade", "heads")
+        _done(p, "migrations")
+    _services(p, "start")
+    _wait_computes(p)
+    if not _step(p, "seed"):
+        _seed(p, s)
+        _done(p, "seed")
+    _ensure_events(p)
+
+
+def _admin_params(p: Paths, s: dict[str, str]):  # type: ignore[no-untyped-def]
+    from seams.openstack import OpenStackParams
+
+    return OpenStackParams(auth_url=stack.url(PORTS["keystone"], "/v3"), username="admin", password=s["admin"],
+                           project_name="admin", ca_cert=p.ca.read_text())
+
+
+def _admin(p: Paths, s: dict[str, str]):  # type: ignore[no-untyped-def]
+    from seams.openstack import connect
+
+    return connect(_admin_params(p, s))
+
+
+def _register_services(p: Paths, s: dict[str, str]) -> None:
+    conn = _admin(p, s)
+    ident = conn.identity
+    service_project = ident.find_project("service") or ident.create_project(name="service", domain_id="default")
+    admin_role = ident.find_role("admin")
+    service_role = ident.find_role("service") or ident.create_role(name="service")
+    for user in ("nova", "cinder", "neutron", "placement"):
+        u = ident.find_user(user) or ident.create_user(name=user, password=s["service"], domain_id="default")
+        ident.assign_project_role_to_user(service_project, u, admin_role)
+        ident.assign_project_role_to_user(service_project, u, service_role)
+    entries = [
+        ("placement", "placement", stack.url(PORTS["placement"])),
+        ("nova", "compute", stack.url(PORTS["nova-api"], "/v2.1")),
+        ("neutron", "network", stack.url(PORTS["neutron"])),
+        ("cinderv3", "block-storage", stack.url(PORTS["cinder-api"], "/v3/%(project_id)s")),
+        ("cinder", "volumev3", stack.url(PORTS["cinder-api"], "/v3/%(project_id)s")),
+    ]
+    existing = {svc.type for svc in ident.services()}
+    for name, stype, endpoint in entries:
+        if stype in existing:
+            continue
+        svc = ident.create_service(name=name, type=stype)
+        for interface in ("public", "internal", "admin"):
+            ident.create_endpoint(service_id=svc.id, interface=interface, url=endpoint, region_id="RegionOne")
+
+
+def _wait_computes(p: Paths, timeout: float = 900.0) -> None:
+    """Until both fake compute hosts are registered and mapped to the cell."""
+    s = stack.ensure_secrets(p)
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            conn = _admin(p, s)
+            hyps = {h.name for h in conn.compute.hypervisors()}
+            if set(COMPUTE_HOSTS) <= hyps:
+                up_services = {(x.binary, x.host) for x in conn.compute.services() if x.state == "up"}
+                if {("nova-compute", h) for h in COMPUTE_HOSTS} <= up_services:
+                    vol = {x.binary for x in conn.block_storage.services() if x.state == "up"}
+                    if {"cinder-volume", "cinder-scheduler"} <= vol:
+                        return
+                    last = f"cinder services up: {sorted(vol)}"
+            else:
+                last = f"hypervisors: {sorted(hyps)}"
+                in_ns([str(p.venv / "bin" / "nova-manage"), "--config-file", str(p.nova_conf), "cell_v2",
+                       "discover_hosts"], env={"REQUESTS_CA_BUNDLE": str(p.ca)}, check=False)
+        except Exception as exc:  # noqa: BLE001 - services still starting
+            last = str(exc)[:300]
+        time.sleep(5)
+    raise RuntimeError(f"lab OpenStack did not become ready: {last}; logs in {p.log}")
+
+
+def _seed(p: Paths, s: dict[str, str]) -> None:
+    """The lab cloud's starting point: storage templates, flavor, the other building block hb02 on host B."""
+    from seams.openstack import request
+
+    conn = _admin(p, s)
+    for name in VOLUME_TYPES:
+        vt = conn.block_storage.find_type(name)
+        if vt is None:
+            conn.block_storage.create_type(name=name, extra_specs={"volume_backend_name": "fake"})
+    if conn.compute.find_flavor("powerops.tiny") is None:
+        conn.compute.create_flavor(name="powerops.tiny", ram=256, vcpus=1, disk=0)
+    ident = conn.identity
+    member = ident.find_role("member")
+    project = ident.find_project("hb02") or ident.create_project(name="hb02", domain_id="default")
+    user = ident.find_user("hb02_admin") or ident.create_user(name="hb02_admin", password=s["hb02"],
+                                                               domain_id="default")
+    ident.assign_project_role_to_user(project, user, member)
+    aggs = {a.name: a for a in conn.compute.aggregates()}
+    for name, host in (("hb01_mn", COMPUTE_HOSTS[0]), ("hb02_mn", COMPUTE_HOSTS[1])):
+        agg = aggs.get(name) or conn.compute.create_aggregate(name=name)
+        if host not in (agg.hosts or []):
+            conn.compute.add_host_to_aggregate(agg, host)
+        # PowerVC puts its own policy keys on host groups: the flow must keep them untouched
+        meta = {"dro_enabled": "False", "hapolicy-id": "1"}
+        if name == "hb02_mn":
+            meta["filter_tenant_id"] = project.id
+        request(conn, "compute", "POST", f"/os-aggregates/{agg.id}/action", "seed aggregate metadata",
+                json={"set_metadata": {"metadata": meta}})
+
+
+def _ensure_events(p: Paths) -> None:
+    """The ceilometer event store the lab's ceilometer-expirer prunes: events spread over the last 300 days."""
+    import sqlite3
+
+    path = p.data / "ceilometer" / "events.sqlite"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path)
+    with db:
+        db.execute("CREATE TABLE IF NOT EXISTS event (id INTEGER PRIMARY KEY, type TEXT, generated REAL)")
+        if db.execute("SELECT count(*) FROM event").fetchone()[0] == 0:
+            now = time.time()
+            db.executemany("INSERT INTO event (type, generated) VALUES (?, ?)",
+                           [("compute.instance.update", now - i * 3600) for i in range(0, 300 * 24, 6)])
+    db.close()
+
+
+def down(lab: LabContext, purge: bool = False) -> None:
+    """Stop every process by PID, remove the namespace and the state (the venv cache stays unless purge)."""
+    p = stack.paths(lab)
+    if (p.root / "services.json").exists() and netns.ns_exists(NODE):
+        with contextlib.suppress(Exception):
+            _services(p, "stop", *[n for n, _ in json.loads((p.root / "services.json").read_text())])
+    for pidfile in p.run.glob("*.pid") if p.run.exists() else []:
+        with contextlib.suppress(ValueError, ProcessLookupError, OSError):
+            os.kill(int(pidfile.read_text().strip()), signal.SIGKILL)
+    sshd.stop_sshd(lab, NODE)
+    netns.remove_node(NODE)  # also ends what still runs in the namespace (epmd started by RabbitMQ)
+    keep = set() if purge else {"venv"}
+    if p.root.exists():
+        for child in p.root.iterdir():
+            if child.name in keep:
+                continue
+            if child.is_dir():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
+    shutil.rmtree(lab.node_dir(NODE), ignore_errors=True)
+
+
+def status(lab: LabContext) -> list[str]:
+    p = stack.paths(lab)
+    lines = [f"openstack venv: {'built' if (p.venv / '.powerops-requirements.sha256').exists() else 'missing'}",
+             f"namespace pwl-{NODE} ({IP}): {'present' if netns.ns_exists(NODE) else 'absent'}",
+             f"sshd on {IP}: {'running' if sshd.pid_alive(lab.node_dir(NODE) / 'sshd.pid') else 'stopped'}"]
+    if (p.root / "services.json").exists() and netns.ns_exists(NODE):
+        names = [n for n, _ in json.loads((p.root / "services.json").read_text())]
+        for line in _services(p, "status", *names).splitlines():
+            lines.append(f"openstack {line.strip()}")
+    return lines
+
+
+def lab_block(lab: LabContext):  # type: ignore[no-untyped-def]
+    """The PowerVC block the flows use against the lab (not saved)."""
+    from blocks.powervc import PowerVC
+
+    p = stack.paths(lab)
+    s = stack.ensure_secrets(p)
+    return PowerVC(
+        auth_url=stack.url(PORTS["keystone"], "/v3"), username="admin", password=s["admin"],
+        project_name="admin", ca_cert=p.ca.read_text(), region_name="RegionOne",
+        ssh=lab.ssh_target(NODE, IP),
+        nova_conf_path=str(p.nova_conf),
+        cinder_conf_paths=[str(x) for x in p.cinder_confs],
+        ceilometer_conf_path=str(p.ceilometer_conf),
+        services_command=[str(p.bin / "powervc-services")],
+        scheduler_service_names=["nova-scheduler"],
+        powervc_config_command=[str(p.bin / "powervc-config")],
+        ceilometer_expirer_command=[str(p.bin / "ceilometer-expirer")],
+        backup_dir=str(p.root / "backups"),
+    )
+
+
+def register_blocks(lab: LabContext) -> list[str]:
+    lab_block(lab).save(BLOCK_NAME, overwrite=True)
+    return [BLOCK_NAME]
+
+
+def tenant_secret(lab: LabContext) -> str:
+    return stack.ensure_secrets(stack.paths(lab))["hb02"]
+
+
+def admin_password(lab: LabContext) -> str:
+    return stack.ensure_secrets(stack.paths(lab))["admin"]
+
+
+def state_root(lab: LabContext) -> Path:
+    return stack.paths(lab).root
