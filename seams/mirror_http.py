@@ -1,7 +1,7 @@
 """The one HTTP seam of the mirrors: an httpx client factory and checked, resumable downloads.
 
 httpx errors are translated into ``UpstreamError``/``ChecksumMismatch`` here and nowhere else.
-(``seams/http.py`` did not exist when this was written; if a project-wide one appears, this factory moves there.)
+Clients come from the project's one factory, ``seams.http.http_client`` (TLS always verified).
 """
 
 from __future__ import annotations
@@ -15,20 +15,26 @@ from pathlib import Path
 import httpx
 
 from core.mirror.errors import ChecksumMismatch, UpstreamError
+from seams.http import http_client as shared_http_client
 
 USER_AGENT = "powerops-mirror/0.1"
 SMALL = 1 << 20  # files below this are fetched in one read (no resume needed)
 
 
-def http_client(base_url: str, *, timeout: float = 60.0, max_connections: int = 16, verify: bool | str = True,
+def http_client(base_url: str, *, timeout: float = 60.0, max_connections: int = 16, ca_pem: str | None = None,
                 proxy: str | None = None) -> httpx.Client:
-    """A pooled keep-alive client for one upstream (thread-safe; share it between download threads)."""
-    return httpx.Client(
+    """A pooled keep-alive client for one upstream, made by the project's one factory (``seams.http``).
+
+    Thread-safe: download threads share it. Mirrors follow redirects (upstream mirrors redirect to pools).
+    """
+    client = shared_http_client(
+        ca_pem=ca_pem, timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
         base_url=base_url.rstrip("/") + "/",
-        timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
         limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-        verify=verify, proxy=proxy, follow_redirects=True, headers={"User-Agent": USER_AGENT},
+        proxy=proxy, headers={"User-Agent": USER_AGENT},
     )
+    client.follow_redirects = True
+    return client
 
 
 def _url(client: httpx.Client, path: str) -> str:

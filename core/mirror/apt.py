@@ -60,6 +60,7 @@ class IndexFile:
     entry: FileEntry
     kind: str  # "packages" | "sources" | "sha256sums" | "other"
     group: str  # files of one group are alternatives (Packages, Packages.xz, ...): one must exist
+    sha512: str = ""  # from the signed Release, for by-hash/SHA512 aliases only
 
 
 def _wanted(rel: str, spec: AptSpec) -> tuple[str, str] | None:
@@ -111,7 +112,7 @@ def select_index_files(release: Release, suite: str, spec: AptSpec) -> list[Inde
         w = _wanted(rel, spec)
         if w is None:
             continue
-        out.append(IndexFile(f"dists/{suite}/{rel}", entry, w[0], w[1]))
+        out.append(IndexFile(f"dists/{suite}/{rel}", entry, w[0], w[1], release.sha512.get(rel, "")))
     groups = {f.group for f in out if f.kind == "packages" and not f.group.startswith("?")}
     for comp in spec.components:
         for arch in spec.architectures:
@@ -123,11 +124,16 @@ def select_index_files(release: Release, suite: str, spec: AptSpec) -> list[Inde
 
 
 def by_hash_aliases(files: list[IndexFile]) -> dict[str, FileEntry]:
-    """``<dir>/by-hash/SHA256/<digest>`` copies of every index file (apt's Acquire-By-Hash)."""
+    """``<dir>/by-hash/SHA256|SHA512/<digest>`` copies of every index file (apt's Acquire-By-Hash).
+
+    apt asks for the strongest hash the Release lists (SHA512); the content is the file verified by SHA256.
+    """
     out: dict[str, FileEntry] = {}
     for f in files:
         directory = f.path.rsplit("/", 1)[0]
         out[f"{directory}/by-hash/SHA256/{f.entry.sha256}"] = f.entry
+        if f.sha512:
+            out[f"{directory}/by-hash/SHA512/{f.sha512}"] = f.entry
     return out
 
 

@@ -29,6 +29,7 @@ class Release:
 
     fields: dict[str, str]
     files: dict[str, FileEntry]  # path relative to dists/<suite>/
+    sha512: dict[str, str] = field(default_factory=dict)  # only to serve apt's by-hash/SHA512 aliases
 
     @property
     def suite(self) -> str:
@@ -135,8 +136,15 @@ def parse_release(text: str) -> Release:
         _safe_path(path, "Release"): FileEntry(size, digest)
         for digest, size, path in _checksum_lines(fields["SHA256"], "Release")
     }
+    sha512: dict[str, str] = {}
+    for line in fields.get("SHA512", "").splitlines():
+        parts = line.split()
+        if len(parts) == 3 and re.match(r"^[0-9a-f]{128}$", parts[0].lower()):
+            path = _safe_path(parts[2], "Release")
+            if path in files:
+                sha512[path] = parts[0].lower()
     return Release(fields={k: v for k, v in fields.items() if k not in ("MD5Sum", "SHA1", "SHA256", "SHA512")},
-                   files=files)
+                   files=files, sha512=sha512)
 
 
 def parse_packages(text: str) -> list[DebPackage]:

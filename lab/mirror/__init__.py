@@ -1,0 +1,132 @@
+"""Lab component ``lab.mirror``: a mirror host, a client host with a Debian chroot, and a loopback upstream.
+
+* ``mirror``  10.250.77.100: OpenSSH (flows write mirrors over SSH) + nginx serving /<mirror>/ from
+  <srv>/<mirror>/current/ (the atomic-publish layout).
+* ``mclient`` 10.250.77.101: OpenSSH + a debootstrap'ed Debian chroot: the real apt-get/pip client.
+* upstream: nginx on 127.0.0.1:18473 serving test repositories built by ``lab.mirror.upstream``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from lab import netns
+from lab.context import LabContext
+from lab.mirror import web
+from lab.mirror.upstream import build_apt_upstream, ensure_key
+
+MIRROR_NODE, MIRROR_IP = "mirror", f"{netns.PREFIX}.100"
+CLIENT_NODE, CLIENT_IP = "mclient", f"{netns.PREFIX}.101"
+UPSTREAM_LISTEN = "127.0.0.1:18473"
+UPSTREAM_URL = f"http://{UPSTREAM_LISTEN}"
+HOSTS = {MIRROR_NODE: MIRROR_IP, CLIENT_NODE: CLIENT_IP}
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+
+
+def area_dir(lab: LabContext) -> Path:
+    d = lab.state_dir / "mirror"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def srv_dir(lab: LabContext) -> Path:
+    """The mirror host's mirror root (what its nginx serves)."""
+    d = lab.node_dir(MIRROR_NODE) / "srv"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def upstream_dir(lab: LabContext) -> Path:
+    d = area_dir(lab) / "upstream"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def key_dir(lab: LabContext) -> Path:
+    return area_dir(lab) / "upstream-key"
+
+
+def client_root(lab: LabContext) -> Path:
+    return lab.node_dir(CLIENT_NODE) / "root"
+
+
+def ensure_client_root(lab: LabContext) -> Path:
+    """A minimal Debian chroot for the client proofs (debootstrap once, ~25 s; kept in the state dir)."""
+    root = client_root(lab)
+    if (root / "usr" / "bin" / "apt-get").exists():
+        return root
+    tmp = root.with_name("root.building")
+    shutil.rmtree(tmp, ignore_errors=True)
+    res = subprocess.run(["debootstrap", "--variant=minbase", "bookworm", str(tmp), DEBIAN_MIRROR], capture_output=True)
+    if res.returncode != 0:
+        raise RuntimeError(f"debootstrap of the mirror client chroot failed: {res.stderr.decode()[-2000:]}")
+    # the client must use only the mirrors powerops configures
+    (tmp / "etc" / "apt" / "sources.list").write_text("")
+    for p in (tmp / "etc" / "apt" / "sources.list.d").glob("*"):
+        p.unlink()
+    shutil.rmtree(tmp / "var" / "cache" / "apt" / "archives", ignore_errors=True)
+    (tmp / "var" / "cache" / "apt" / "archives" / "partial").mkdir(parents=True, exist_ok=True)
+    tmp.rename(root)
+    return root
+
+
+def up(lab: LabContext) -> None:
+    from lab.sshd import ensure_sshd
+
+    for node, ip in HOSTS.items():
+        netns.ensure_node(node, ip, HOSTS)
+        ensure_sshd(lab, node, ip)
+    web.serve(srv_dir(lab), f"{MIRROR_IP}:80", lab.node_run_dir(MIRROR_NODE) / "nginx", published=True,
+              node=MIRROR_NODE)
+    web.serve(upstream_dir(lab), UPSTREAM_LISTEN, area_dir(lab) / "upstream-nginx", published=False,
+              check_url=f"{UPSTREAM_URL}/")
+    if not (upstream_dir(lab) / "apt" / "dists").exists():
+        build_apt_upstream(upstream_dir(lab) / "apt", key_dir(lab), packages=8)
+    ensure_client_root(lab)
+
+
+def down(lab: LabContext) -> None:
+    from lab.sshd import stop_sshd
+
+    web.stop(lab.node_run_dir(MIRROR_NODE) / "nginx")
+    web.stop(area_dir(lab) / "upstream-nginx")
+    subprocess.run(["gpgconf", "--homedir", str(key_dir(lab)), "--kill", "all"], capture_output=True)
+    for node in HOSTS:
+        stop_sshd(lab, node)
+        netns.remove_node(node)
+    shutil.rmtree(area_dir(lab), ignore_errors=True)
+    for node in HOSTS:
+        shutil.rmtree(lab.state_dir / "nodes" / node, ignore_errors=True)
+        shutil.rmtree(lab.run_dir / node, ignore_errors=True)
+
+
+def status(lab: LabContext) -> list[str]:
+    from lab.sshd import pid_alive
+
+    lines = []
+    for node, ip in HOSTS.items():
+        ns = "up" if netns.ns_exists(node) else "absent"
+        sshd = pid_alive(lab.state_dir / "nodes" / node / "sshd.pid")
+        lines.append(f"mirror: host {node} {ip}: namespace {ns}, sshd {'running pid ' + str(sshd) if sshd else 'stopped'}")
+    pid = web.running(lab.run_dir / MIRROR_NODE / "nginx")
+    lines.append(f"mirror: nginx on {MIRROR_IP}:80 {'running pid ' + str(pid) if pid else 'stopped'}")
+    pid = web.running(lab.state_dir / "mirror" / "upstream-nginx")
+    lines.append(f"mirror: upstream nginx on {UPSTREAM_LISTEN} {'running pid ' + str(pid) if pid else 'stopped'}")
+    root = client_root(lab)
+    lines.append(f"mirror: client chroot {root} {'ready' if (root / 'usr/bin/apt-get').exists() else 'absent'}")
+    return lines
+
+
+def register_blocks(lab: LabContext) -> list[str]:
+    from blocks.mirror import MirrorHost, MirrorKeyring
+
+    lab.ssh_target(MIRROR_NODE, MIRROR_IP).save("lab-mirror-ssh", overwrite=True)
+    lab.ssh_target(CLIENT_NODE, CLIENT_IP).save("lab-mirror-client-ssh", overwrite=True)
+    MirrorHost(root=str(srv_dir(lab)), base_url=f"http://{MIRROR_IP}", ssh_target="lab-mirror-ssh",
+               cache_dir=str(area_dir(lab) / "cache")).save("lab-mirror-host", overwrite=True)
+    key = ensure_key(key_dir(lab), "powerops upstream")
+    MirrorKeyring(armored_keys=key.public_armored().decode(),
+                  allowed_fingerprints=[key.fingerprint]).save("lab-mirror-upstream", overwrite=True)
+    return ["lab-mirror-ssh", "lab-mirror-client-ssh", "lab-mirror-host", "lab-mirror-upstream"]

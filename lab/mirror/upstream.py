@@ -104,12 +104,13 @@ def _tar(entries: list[tuple[str, bytes, int]], compress: bool) -> bytes:
 
 
 def build_deb(name: str, version: str, arch: str, payload_size: int = 0, depends: str = "",
-              seed: str = "") -> bytes:
+              seed: str = "", multi_arch: str = "") -> bytes:
     """A real binary package: ar(debian-binary, control.tar.gz, data.tar[.gz]) as dpkg-deb builds it."""
     control = (
         f"Package: {name}\nVersion: {version}\nArchitecture: {arch}\n"
         f"Maintainer: powerops lab <lab@powerops.test>\nInstalled-Size: {max(1, payload_size // 1024)}\n"
         + (f"Depends: {depends}\n" if depends else "")
+        + (f"Multi-Arch: {multi_arch}\n" if multi_arch else "")
         + "Section: misc\nPriority: optional\n"
         f"Description: powerops mirror test package {name}\n test payload {seed}\n"
     ).encode()
@@ -142,10 +143,11 @@ class AptUpstream:
         return self.root / "pool" / component / name[0] / name / f"{name}_{version}_{arch}.deb"
 
     def add_package(self, name: str, version: str = "1.0", arch: str = "ppc64el", payload_size: int = 0,
-                    depends: str = "", component: str = "main") -> Path:
+                    depends: str = "", component: str = "main", multi_arch: str = "") -> Path:
         path = self.deb_path(name, version, arch, component)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(build_deb(name, version, arch, payload_size, depends, seed=self.suite))
+        path.write_bytes(build_deb(name, version, arch, payload_size, depends, seed=self.suite,
+                                   multi_arch=multi_arch or ("foreign" if arch == "all" else "")))
         return path
 
     def remove_package(self, name: str) -> list[Path]:
