@@ -17,6 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
 
 from core.errors import PowerOpsError
+from core.mirror.clients import ClientFile
 from core.mirror.deb822 import FileEntry
 from core.mirror.errors import ChecksumMismatch, MirrorError, SignatureInvalid, UpstreamError
 from core.mirror.plan import STAMP, Download, Stamp, manifest_to_json, snapshots_to_prune
@@ -301,3 +302,16 @@ def require_no_failures(report: DownloadReport, what: str) -> None:
         first = "; ".join(list(report.failed.values())[:3])
         raise MirrorError(f"{what}: {len(report.failed)} file(s) failed, nothing was published "
                           f"(the next run resumes): {first}")
+
+
+# -- clients --------------------------------------------------------------------------------------------
+
+@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
+def install_client_files(target_block: str, files: Sequence[ClientFile]) -> list[str]:
+    """Write the client configuration files on a host over SSH (atomic, skips identical ones); returns changed."""
+    from blocks.ssh import SshTarget
+
+    conn = SshTarget.load(target_block).connect()
+    changed = [f.path for f in files if conn.write_file(f.path, f.content, f.mode)]
+    _logger().info("%s: %d of %d client file(s) changed", conn.host, len(changed), len(files))
+    return changed

@@ -1,0 +1,60 @@
+"""Lab fixtures of the mirror area: the lab component up once, its blocks saved, per-test upstreams."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import lab.mirror as mirror_lab
+from lab.context import LabContext
+from lab.mirror.upstream import AptUpstream, build_apt_upstream, ensure_key
+
+
+@pytest.fixture(scope="session")
+def lab_ctx() -> LabContext:
+    return LabContext()
+
+
+@pytest.fixture(scope="session")
+def mirror_env(prefect_server: str, lab_ctx: LabContext) -> LabContext:
+    mirror_lab.up(lab_ctx)
+    mirror_lab.register_blocks(lab_ctx)
+    return lab_ctx
+
+
+@dataclass
+class Upstream:
+    repo: AptUpstream
+    url: str
+    keyring_block: str
+    name: str  # unique mirror name for the test
+
+
+@pytest.fixture
+def apt_upstream(mirror_env: LabContext) -> Iterator[Upstream]:
+    """A fresh signed apt repository on the loopback nginx, and a unique mirror name; removed afterwards."""
+    tag = f"t{uuid.uuid4().hex[:8]}"
+    root = mirror_lab.upstream_dir(mirror_env) / tag
+    repo = build_apt_upstream(root, mirror_lab.key_dir(mirror_env), packages=6)
+    yield Upstream(repo, f"{mirror_lab.UPSTREAM_URL}/{tag}", "lab-mirror-upstream", tag)
+    shutil.rmtree(root, ignore_errors=True)
+    for d in (mirror_lab.area_dir(mirror_env) / "local" / tag, mirror_lab.area_dir(mirror_env) / "cache" / tag,
+              mirror_lab.srv_dir(mirror_env) / tag):
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def local_root(mirror_env: LabContext) -> Path:
+    d = mirror_lab.area_dir(mirror_env) / "local"
+    d.mkdir(exist_ok=True)
+    return d
+
+
+@pytest.fixture(scope="session")
+def rogue_key(mirror_env: LabContext):  # type: ignore[no-untyped-def]
+    return ensure_key(mirror_lab.area_dir(mirror_env) / "rogue-key", "rogue signer")
