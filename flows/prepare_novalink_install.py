@@ -24,10 +24,8 @@ from core.novalink.plan import STAGED_MARKER, fact_paths, media_identity, plan_p
 from core.novalink.render import (
     RenderedFile,
     is_ours,
-    merge_bootptab,
     paths_for,
     remove_bootptab,
-    render_bootptab_entry,
     render_client_files,
 )
 from tasks.novalink import (
@@ -157,7 +155,7 @@ def _verify(server: NovaLinkInstallServer, params: PrepareNovaLinkParams,
         files = {f.what: f for f in rendered[p.partition_name]}
         grub = files["grub.cfg"]
         results.append(fetch_tftp(layout.server_ip, posixpath.relpath(grub.path, layout.tftp_root), grub.sha256))
-        if layout.tftp_path(grub.path) is not None and (grub.path + "/").startswith(layout.http_root + "/"):
+        if (grub.path + "/").startswith(layout.http_root.rstrip("/") + "/"):  # also served over HTTP
             results.append(fetch_http(base + layout.url_path(grub.path), grub.sha256, check_range=False))
         for what in ("pvm-install.cfg", "preseed.cfg"):
             if what in files:
@@ -212,14 +210,12 @@ def remove_novalink_install(params: RemoveNovaLinkParams) -> dict[str, object]:
         raise ConfirmationRequired(f"removing {len(todo)} file(s) of {len(params.partitions)} partition(s) "
                                    "needs confirm=True")
     removed = [path for path in todo if remove_remote_file(server, path)]
+    entries = {paths_for(c, params.media, layout).boot_entry for c in params.partitions}
     if new_bootptab is not None:
         upload_file(server, RenderedFile(layout.bootptab, new_bootptab, 0o644, "bootptab"))
-        removed.append(f"{layout.bootptab} lines")
-    if removed and any(p.endswith(".conf") or "hosts" in p or p == layout.bootptab for p in removed):
+        removed.append(layout.bootptab)
+    if entries & set(removed):
         reload_boot_service(server)
     log.info("removed %d item(s)", len(removed))
     return {"plan": rows, "removed": removed}
 
-
-# keep the merge helpers importable from the flow module for the docs
-__all__ = ["prepare_novalink_install", "remove_novalink_install", "merge_bootptab", "render_bootptab_entry"]

@@ -13,6 +13,7 @@ from prefect import get_run_logger, task
 from prefect.blocks.system import Secret
 from prefect.cache_policies import NO_CACHE
 
+from blocks.hmc import HmcConsole
 from blocks.novalink import NovaLinkInstallServer
 from blocks.ssh import SshTarget
 from core.errors import CommandFailed, HostError, HostUnreachable
@@ -208,7 +209,7 @@ def fetch_http(url: str, expected_sha256: str, check_range: bool = True) -> Fetc
 
 
 @task(cache_policy=NO_CACHE, task_run_name="lpar_netboot {partition.partition_name}")
-def trigger_netboot(hmc: SshTarget, partition: NovaLinkPartition, server_ip: str) -> str:
+def trigger_netboot(hmc: HmcConsole, partition: NovaLinkPartition, server_ip: str) -> str:
     """Ask the HMC to network-boot the partition from the install server (lpar_netboot)."""
     argv = hmc_cmd.lpar_netboot_argv(partition, server_ip)
     res = hmc.connect().run(argv, timeout=900, check=False)

@@ -192,6 +192,50 @@ class NovaLinkPartition(BaseModel):
         return ipaddress.IPv4Network(f"0.0.0.0/{self.netmask}").prefixlen
 
 
+class ClientRef(BaseModel):
+    """Enough to find (and remove) the install files of one partition."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    partition_name: str = Field(description="LPAR name of the NovaLink partition.")
+    hostname: str = Field(default="", description="Host name given at prepare time (default: partition name).")
+    mac: str = Field(description="MAC address used at prepare time.")
+
+    @field_validator("partition_name")
+    @classmethod
+    def _pname(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise InvalidInput(f"invalid partition name {v!r}")
+        return v
+
+    @field_validator("hostname")
+    @classmethod
+    def _hostname(cls, v: str) -> str:
+        if v and not _HOSTLABEL.match(v):
+            raise InvalidInput(f"invalid host name {v!r} (one lowercase DNS label)")
+        return v
+
+    @field_validator("mac")
+    @classmethod
+    def _mac(cls, v: str) -> str:
+        return normalize_mac(v)
+
+    @property
+    def host(self) -> str:
+        return self.hostname or self.partition_name.lower()
+
+
+def check_batch(partitions: list[NovaLinkPartition]) -> None:
+    """Several partitions prepared at once must not collide (MAC, IP, host name, partition name)."""
+    for attr in ("mac", "ip", "host", "partition_name"):
+        seen: dict[str, str] = {}
+        for p in partitions:
+            v = str(getattr(p, attr))
+            if v in seen:
+                raise InvalidInput(f"{p.partition_name} and {seen[v]} have the same {attr} {v}")
+            seen[v] = p.partition_name
+
+
 class InstallMedia(BaseModel):
     """Where things are inside the NovaLink install media (ISO content), relative to its root."""
 

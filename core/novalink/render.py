@@ -19,7 +19,7 @@ from pathlib import Path
 import jinja2
 
 from core.errors import InvalidInput
-from core.novalink.model import InstallMedia, NovaLinkPartition, ServerLayout
+from core.novalink.model import ClientRef, InstallMedia, NovaLinkPartition, ServerLayout
 from core.novalink.sha512crypt import is_sha512_crypt
 
 TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates" / "novalink"
@@ -61,7 +61,7 @@ class Paths:
     vios_dir: str
 
 
-def paths_for(p: NovaLinkPartition, media: InstallMedia, server: ServerLayout) -> Paths:
+def paths_for(p: NovaLinkPartition | ClientRef, media: InstallMedia, server: ServerLayout) -> Paths:
     media_dir = posixpath.join(server.base_dir, "novalink", media.name)
     client_dir = posixpath.join(server.base_dir, "novalink-clients", p.host)
     if server.boot_service == "dnsmasq":
@@ -116,6 +116,14 @@ def render_preseed_cfg(p: NovaLinkPartition, media: InstallMedia, server: Server
         p=p, password_hash=_check_hash(password_hash), mirror_host=server.server_ip,
         mirror_dir=server.url_path(paths.repo_dir), disk=p.pvmdisk or p.install_disk,
     )
+
+
+MARKER = "Rendered by powerops"
+
+
+def is_ours(content: str | None) -> bool:
+    """Files powerops renders carry a marker; removal refuses to delete anything else."""
+    return content is not None and MARKER in content[:600]
 
 
 def render_bootptab_entry(p: NovaLinkPartition, server: ServerLayout) -> str:

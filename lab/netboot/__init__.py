@@ -39,7 +39,7 @@ PART_NS_IP = f"{netns.PREFIX}.79"
 LPAR_NAME = "nova0696010"
 LPAR_IP = f"{netns.PREFIX}.80"
 LPAR_MAC = "52:54:00:4e:4c:80"
-MANAGED_SYSTEM = "Server-8286-42A-SN0696010"
+LPAR_ID = 20
 MEDIA_NAME = "novalink-lab"
 QEMU_MEMORY_MB = 1024
 BLOCK_SSH = "lab-netboot-instsrv-ssh"
@@ -276,6 +276,26 @@ def stop_partition(lab: LabContext, lpar: str = LPAR_NAME) -> None:
     _stop(qemu_pidfile(lab, lpar), wait=3.0)
 
 
+def managed_system() -> str:
+    from lab import hmc_sim
+
+    return hmc_sim.SYSTEM
+
+
+def _add_to_hmc(lab: LabContext) -> None:
+    """The NovaLink partition exists on the simulated HMC's managed system, with the emulated NIC's MAC."""
+    from lab import hmc_sim
+
+    hmc_sim.add_partition(lab, hmc_sim.SYSTEM, LPAR_NAME, LPAR_ID, mac=LPAR_MAC.replace(":", "").upper(),
+                          env="aixlinux", profile="default_profile")
+
+
+def hmc_block_name() -> str:
+    from lab import hmc_sim
+
+    return hmc_sim.hmc_block_name()
+
+
 # -- component interface -----------------------------------------------------------------------------------
 
 
@@ -286,6 +306,7 @@ def up(lab: LabContext) -> None:
     _ensure_instsrv(lab)
     _ensure_partition_net()
     write_hmc_netboot(lab)
+    _add_to_hmc(lab)
     (d.root / "README").write_text(__doc__ or "")
 
 
@@ -298,6 +319,10 @@ def down(lab: LabContext) -> None:
     netns.remove_node(PART_NODE)
     netns.remove_node(INST_NODE)
     hmc_netboot_file(lab).unlink(missing_ok=True)
+    with contextlib.suppress(Exception):
+        from lab import hmc_sim
+
+        hmc_sim.remove_partition(lab, hmc_sim.SYSTEM, LPAR_NAME)
     # keep the build cache (the 4-minute GRUB build); remove everything else the lab made
     for sub in ("srv", "logs", "console", "run", DNSMASQ_HOSTS, "media-src"):
         shutil.rmtree(d.root / sub, ignore_errors=True)

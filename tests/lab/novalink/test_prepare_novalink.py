@@ -1,0 +1,78 @@
+"""prepare-novalink-install and remove-novalink-install against the lab install server (no qemu)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.lab.novalink.conftest import ADMIN_PASSWORD, partition, prepare_params
+
+pytestmark = pytest.mark.lab
+
+
+def _remove(lab, parts, confirm=True):
+    import lab.netboot as nb
+    from core.novalink.model import ClientRef, InstallMedia
+    from flows.prepare_novalink_install import RemoveNovaLinkParams, remove_novalink_install
+
+    return remove_novalink_install(RemoveNovaLinkParams(
+        install_server=lab["server"], media=InstallMedia(name=nb.MEDIA_NAME, installer="debian-installer"),
+        partitions=[ClientRef(partition_name=p.partition_name, hostname=p.hostname, mac=p.mac) for p in parts],
+        confirm=confirm))
+
+
+def test_prepare_two_partitions_verifies_then_rerun_changes_nothing(netboot_lab):
+    from flows.prepare_novalink_install import prepare_novalink_install
+
+    second = partition(partition_name="nova0696011", mac="52:54:00:4e:4c:81", ip="10.250.77.81")
+    parts = [partition(), second]
+    _remove(netboot_lab, parts)
+
+    first = prepare_novalink_install(prepare_params(netboot_lab, parts))
+    changed = first["changed"]
+    assert any(c.endswith("grub.cfg-01-52-54-00-4e-4c-80") for c in changed)
+    assert any(c.endswith("grub.cfg-01-52-54-00-4e-4c-81") for c in changed)
+    assert any("reloaded dnsmasq" in c for c in changed)
+    urls = [v["url"] for v in first["verified"]]
+    assert any(u.startswith("tftp://") and u.endswith("core.elf") for u in urls)
+    assert any(u.startswith("tftp://") and "grub.cfg-01-52-54-00-4e-4c-81" in u for u in urls)
+    kernel = [v for v in first["verified"] if v["url"].endswith("install/vmlinux")][0]
+    assert "Range" in kernel["result"] and int(kernel["size"]) > 10_000_000
+
+    again = prepare_novalink_install(prepare_params(netboot_lab, parts))
+    assert again["changed"] == []
+    assert {r["action"] for r in again["plan"]} == {"none"}
+
+    # the clear password is nowhere under the served tree; the hash is
+    srv = Path(netboot_lab["state"]) / "netboot" / "srv" / "export" / "novalink-clients"
+    texts = [f.read_text() for f in srv.rglob("*.cfg")]
+    assert texts and all(ADMIN_PASSWORD not in t for t in texts)
+    assert all("$6$" in t for t in texts)
+
+    removed = _remove(netboot_lab, [second])["removed"]
+    assert any(r.endswith("grub.cfg-01-52-54-00-4e-4c-81") for r in removed)
+    assert not any("4e-4c-80" in r for r in removed)
+
+
+def test_dry_run_plans_a_change_and_changes_nothing(netboot_lab):
+    from flows.prepare_novalink_install import prepare_novalink_install
+
+    prepare_novalink_install(prepare_params(netboot_lab, [partition()]))
+    cfg = Path(netboot_lab["state"]) / "netboot/srv/export/novalink-clients/nova0696010/pvm-install.cfg"
+    before = cfg.read_text()
+    out = prepare_novalink_install(prepare_params(netboot_lab, [partition(timezone="America/New_York")],
+                                                  dry_run=True))
+    actions = {r["item"].split()[0]: r["action"] for r in out["plan"] if r["partition"] == "nova0696010"}
+    assert actions["pvm-install.cfg"] == "update"
+    assert actions["grub.cfg"] == "none"
+    assert cfg.read_text() == before
+
+
+def test_remove_needs_confirmation(netboot_lab):
+    from core.errors import ConfirmationRequired
+    from flows.prepare_novalink_install import prepare_novalink_install
+
+    prepare_novalink_install(prepare_params(netboot_lab, [partition()], verify=False))
+    with pytest.raises(ConfirmationRequired):
+        _remove(netboot_lab, [partition()], confirm=False)
