@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
 from prefect.blocks.core import Block
+from pydantic import Field, SecretStr, field_validator
 
 from blocks.ssh import SshTarget
 from seams.openstack import OpenStackParams

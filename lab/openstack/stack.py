@@ -207,7 +207,7 @@ def render_configs(p: Paths, s: dict[str, str]) -> dict[Path, str]:
     def authtoken(user: str) -> dict[str, str]:
         a = auth(user)
         a["www_authenticate_uri"] = url(PORTS["keystone"], "/v3")
-        a["service_token_roles_required"] = "true"
+        a["service_token_roles_required"] = "true"  # noqa: S105 - not a password
         return a
 
     common = {"debug": "false", "use_stderr": "true", "transport_url": rabbit, "my_ip": IP}
