@@ -15,13 +15,16 @@ import sys
 import time
 from types import ModuleType
 
-from lab.context import LabContext
+# The client must talk to the lab's server, not an ephemeral one: Prefect reads this when it is imported.
+SERVER_PORT = int(os.environ.get("POWEROPS_PREFECT_PORT", "4200"))
+os.environ.setdefault("PREFECT_API_URL", f"http://127.0.0.1:{SERVER_PORT}/api")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+from lab.context import LabContext  # noqa: E402
 
 # Lab components in bring-up order; each module has up/down/status/register_blocks.
 COMPONENTS: list[str] = ["lab.docker_hosts"]
 OPTIONAL_COMPONENTS: list[str] = []  # filled as areas land; brought up with --all
-
-SERVER_PORT = int(os.environ.get("POWEROPS_PREFECT_PORT", "4200"))
 
 
 def _modules(names: list[str]) -> list[ModuleType]:

@@ -24,9 +24,10 @@ class LabContext:
     def client_key_path(self) -> Path:
         return self.state_dir / "ssh" / "id_ed25519"
 
-    def node_dir(self, node: str) -> Path:
+    def node_dir(self, node: str, create: bool = True) -> Path:
         d = self.state_dir / "nodes" / node
-        d.mkdir(parents=True, exist_ok=True)
+        if create:
+            d.mkdir(parents=True, exist_ok=True)
         return d
 
     def node_run_dir(self, node: str) -> Path:

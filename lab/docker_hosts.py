@@ -62,7 +62,7 @@ export DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1
 exec /usr/sbin/dockerd \\
   --data-root {data} --exec-root {run}/exec --pidfile {run}/dockerd.pid \\
   -H unix://{run}/docker.sock --cgroup-parent powerops-lab-{node} \\
-  --userland-proxy=false >>{lab.node_dir(node)}/dockerd.log 2>&1
+  >>{lab.node_dir(node)}/dockerd.log 2>&1
 """
     path = lab.node_dir(node) / "start-dockerd.sh"
     path.write_text(script)
@@ -71,7 +71,7 @@ exec /usr/sbin/dockerd \\
 
 
 def _dockerd_pid(lab: LabContext, node: str) -> int | None:
-    return sshd.pid_alive(lab.node_run_dir(node) / "dockerd.pid")
+    return sshd.pid_alive(lab.run_dir / node / "dockerd.pid")
 
 
 def _ensure_dockerd(lab: LabContext, node: str) -> None:
@@ -166,7 +166,7 @@ def down(lab: LabContext) -> None:
         netns.remove_node(node)
         run = lab.run_dir / node
         subprocess.run(["umount", "-R", "-l", str(run / "exec")], capture_output=True)
-        subprocess.run(["rm", "-rf", str(run)], capture_output=True)
+        subprocess.run(["rm", "-rf", str(run), str(lab.state_dir / "nodes" / node)], capture_output=True)
     sshd.stop_sshd(lab, BUILD_NODE)
 
 
@@ -174,10 +174,10 @@ def status(lab: LabContext) -> list[str]:
     lines = []
     for node, ip in DOCKER_NODES.items():
         d = "running" if _dockerd_pid(lab, node) else "stopped"
-        s = "running" if sshd.pid_alive(lab.node_dir(node) / "sshd.pid") else "stopped"
+        s = "running" if sshd.pid_alive(lab.node_dir(node, create=False) / "sshd.pid") else "stopped"
         lines.append(f"docker host {node} {ip}: namespace {'up' if netns.ns_exists(node) else 'absent'}, "
                      f"dockerd {d}, sshd {s}")
-    b = "running" if sshd.pid_alive(lab.node_dir(BUILD_NODE) / "sshd.pid") else "stopped"
+    b = "running" if sshd.pid_alive(lab.node_dir(BUILD_NODE, create=False) / "sshd.pid") else "stopped"
     lines.append(f"build host {netns.GATEWAY}:{BUILD_PORT}: sshd {b}")
     return lines
 

@@ -36,6 +36,7 @@ def prefect_server() -> Iterator[str]:
     home = tempfile.mkdtemp(prefix="powerops-test-prefect-")
     info = ps.start(home, port=_free_port())
     os.environ["PREFECT_API_URL"] = info.api_url
+    os.environ["POWEROPS_TEST_PREFECT_HOME"] = home
     try:
         with temporary_settings(updates={
             PREFECT_API_URL: info.api_url,

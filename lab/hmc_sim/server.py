@@ -13,6 +13,7 @@ import shlex
 import signal
 import socket
 import threading
+import time
 from pathlib import Path
 
 import paramiko
@@ -60,6 +61,9 @@ class _Server(paramiko.ServerInterface):
         return False
 
     def _exec(self, chan: paramiko.Channel, command: str) -> None:
+        # paramiko sends the exec reply after check_channel_exec_request returns: never close the channel
+        # before that reply is out (the client would see "Channel closed").
+        time.sleep(0.03)
         try:
             try:
                 argv = shlex.split(command)
