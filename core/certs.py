@@ -72,10 +72,16 @@ def make_ca(common_name: str = "powerops registry CA", days: int = 3650,
     return KeyPair(_cert_pem(cert), _key_pem(key))
 
 
-def issue_server_cert(ca: KeyPair, names: list[str], days: int = 397,
+def issue_client_cert(ca: KeyPair, common_name: str, days: int = 397,
                       now: dt.datetime | None = None) -> KeyPair:
+    """A TLS client certificate (clientAuth), e.g. for the Docker API over TLS (``--tlsverify``)."""
+    return issue_server_cert(ca, [], days=days, now=now, client_cn=common_name)
+
+
+def issue_server_cert(ca: KeyPair, names: list[str], days: int = 397,
+                      now: dt.datetime | None = None, client_cn: str | None = None) -> KeyPair:
     """A server certificate for ``names`` (DNS names and IP addresses become SANs; the first is the CN)."""
-    if not names:
+    if not names and client_cn is None:
         raise InvalidInput("a server certificate needs at least one name or IP address")
     now = now or _now()
     ca_cert = x509.load_pem_x509_certificate(ca.cert_pem.encode())
@@ -87,15 +93,20 @@ def issue_server_cert(ca: KeyPair, names: list[str], days: int = 397,
         validate_host(n)
         sans.append(x509.IPAddress(ipaddress.ip_address(n)) if is_ip(n) else x509.DNSName(n))
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
+    builder = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, client_cn or names[0])]))
         .issuer_name(ca_cert.subject).public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=days))
-        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    )
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    usage = ExtendedKeyUsageOID.CLIENT_AUTH if client_cn else ExtendedKeyUsageOID.SERVER_AUTH
+    cert = (
+        builder
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )

@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     lab_p = sub.add_parser("lab")
     lab_p.add_argument("action", choices=["up", "down", "status", "blocks"])
     lab_p.add_argument("--all", action="store_true", help="include every optional component")
+    lab_p.add_argument("--purge", action="store_true", help="with down: also remove keys and download caches")
     srv = sub.add_parser("server")
     srv.add_argument("action", choices=["up", "down"])
     demo = sub.add_parser("demo")
@@ -117,6 +118,13 @@ def main(argv: list[str] | None = None) -> int:
             from lab import prefect_server as ps
 
             ps.stop(server_home(lab))
+            if args.purge:
+                import shutil
+
+                shutil.rmtree(lab.state_dir, ignore_errors=True)
+                shutil.rmtree(lab.run_dir, ignore_errors=True)
+                shutil.rmtree("/var/cache/powerops", ignore_errors=True)
+                _say(f"purged {lab.state_dir}, {lab.run_dir} and /var/cache/powerops")
         elif args.action == "status":
             for mod in _modules(COMPONENTS + OPTIONAL_COMPONENTS):
                 for line in mod.status(lab):

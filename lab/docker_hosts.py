@@ -43,9 +43,44 @@ def socket_path(lab: LabContext, node: str) -> Path:
     return lab.node_run_dir(node) / "docker.sock"
 
 
+TLS_PORT = 2376
+
+
+def _lab_docker_ca(lab: LabContext) -> tuple[Path, Path]:
+    """The lab's Docker TLS CA and one client certificate (what a site's PKI would hand out)."""
+    from core import certs
+
+    d = lab.state_dir / "docker-tls"
+    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not (d / "ca.pem").exists():
+        ca = certs.make_ca("powerops lab Docker CA")
+        client = certs.issue_client_cert(ca, "powerops")
+        for name, text in (("ca.pem", ca.cert_pem), ("ca-key.pem", ca.key_pem),
+                           ("client-cert.pem", client.cert_pem), ("client-key.pem", client.key_pem)):
+            (d / name).write_text(text)
+            (d / name).chmod(0o600)
+    return d / "ca.pem", d / "ca-key.pem"
+
+
+def _node_tls(lab: LabContext, node: str, ip: str) -> Path:
+    from core import certs
+
+    ca_pem, ca_key = _lab_docker_ca(lab)
+    d = lab.node_dir(node) / "tls"
+    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not (d / "server-cert.pem").exists():
+        srv = certs.issue_server_cert(certs.KeyPair(ca_pem.read_text(), ca_key.read_text()), [ip, node])
+        (d / "server-cert.pem").write_text(srv.cert_pem)
+        (d / "server-key.pem").write_text(srv.key_pem)
+        (d / "server-key.pem").chmod(0o600)
+    return d
+
+
 def _wrapper(lab: LabContext, node: str) -> Path:
     """Shell wrapper run inside the namespace: cgroup mounts, hostname, exec dockerd."""
     data = lab.node_dir(node) / "docker"
+    tls = _node_tls(lab, node, DOCKER_NODES[node])
+    ca = lab.state_dir / "docker-tls" / "ca.pem"
     run = lab.node_run_dir(node)
     mounts = "\n".join(
         f"mkdir -p /sys/fs/cgroup/{c} && mount -t cgroup -o {c} cgroup /sys/fs/cgroup/{c} 2>/dev/null || true"
@@ -61,10 +96,15 @@ hostname {node}
 export DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1
 exec /usr/sbin/dockerd \\
   --data-root {data} --exec-root {run}/exec --pidfile {run}/dockerd.pid \\
-  -H unix://{run}/docker.sock --cgroup-parent powerops-lab-{node} \\
+  -H unix://{run}/docker.sock -H tcp://{DOCKER_NODES[node]}:{TLS_PORT} \\
+  --tlsverify --tlscacert {ca} --tlscert {tls}/server-cert.pem --tlskey {tls}/server-key.pem \\
+  --cgroup-parent powerops-lab{netns.LAB_TAG}-{node} \\
   >>{lab.node_dir(node)}/dockerd.log 2>&1
 """
     path = lab.node_dir(node) / "start-dockerd.sh"
+    if path.exists() and path.read_text() != script and _dockerd_pid(lab, node):
+        # the lab's recipe changed since this daemon started: restart it (containers with restart=always return)
+        _stop_pid(lab.run_dir / node / "dockerd.pid")
     path.write_text(script)
     path.chmod(0o755)
     return path
@@ -75,6 +115,7 @@ def _dockerd_pid(lab: LabContext, node: str) -> int | None:
 
 
 def _ensure_dockerd(lab: LabContext, node: str) -> None:
+    wrapper = _wrapper(lab, node)
     if _dockerd_pid(lab, node):
         return
     etc_docker = netns.etc_dir(node) / "docker"
@@ -84,7 +125,6 @@ def _ensure_dockerd(lab: LabContext, node: str) -> None:
     if not daemon_json.exists():
         daemon_json.write_text('{\n  "log-driver": "json-file",\n  "log-opts": {"max-size": "10m"}\n}\n')
     Path("/etc/docker").mkdir(exist_ok=True)  # mount point for the per-namespace /etc/docker
-    wrapper = _wrapper(lab, node)
     subprocess.Popen(
         netns.exec_argv(node, ["unshare", "--uts", str(wrapper)]),
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
@@ -183,6 +223,8 @@ def status(lab: LabContext) -> list[str]:
 
 
 def register_blocks(lab: LabContext) -> list[str]:
+    from pydantic import SecretStr
+
     from blocks.docker_host import DockerHost
 
     names = []
@@ -190,7 +232,12 @@ def register_blocks(lab: LabContext) -> list[str]:
         target = lab.ssh_target(node, ip)
         target.save(f"lab-{node}-ssh", overwrite=True)
         DockerHost(name=node, ssh=target, address=ip).save(f"lab-{node}", overwrite=True)
-        names += [f"powerops-ssh-target/lab-{node}-ssh", f"powerops-docker-host/lab-{node}"]
+        tls = lab.state_dir / "docker-tls"
+        DockerHost(name=node, ssh=target, address=ip, api="tls", tls_url=f"tcp://{ip}:{TLS_PORT}",
+                   tls_ca=(tls / "ca.pem").read_text(), tls_cert=(tls / "client-cert.pem").read_text(),
+                   tls_key=SecretStr((tls / "client-key.pem").read_text())).save(f"lab-{node}-tls", overwrite=True)
+        names += [f"powerops-ssh-target/lab-{node}-ssh", f"powerops-docker-host/lab-{node}",
+                  f"powerops-docker-host/lab-{node}-tls"]
     build = lab.ssh_target(BUILD_NODE, netns.GATEWAY)
     build.port = BUILD_PORT
     build.save("lab-build", overwrite=True)

@@ -19,11 +19,13 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+# A second, independent lab (e.g. for a benchmark) sets POWEROPS_LAB_TAG, a subnet prefix and its own dirs.
+LAB_TAG = os.environ.get("POWEROPS_LAB_TAG", "")
 PREFIX = os.environ.get("POWEROPS_LAB_SUBNET_PREFIX", "10.250.77")
-BRIDGE = os.environ.get("POWEROPS_LAB_BRIDGE", "pwlab0")
+BRIDGE = os.environ.get("POWEROPS_LAB_BRIDGE", f"pwlab{LAB_TAG or 0}")
 GATEWAY = f"{PREFIX}.1"
 NETMASK_BITS = 24
-NS_PREFIX = "pwl-"
+NS_PREFIX = f"pwl{LAB_TAG}-"
 DOMAIN = "powerops.test"
 
 
@@ -33,6 +35,10 @@ def sh(argv: Sequence[str], check: bool = True, input: bytes | None = None) -> s
 
 def ns_name(node: str) -> str:
     return f"{NS_PREFIX}{node}"
+
+
+def veth_name(node: str) -> str:
+    return f"pv{LAB_TAG}{node}"[:15]
 
 
 def ns_exists(node: str) -> bool:
@@ -75,7 +81,7 @@ def ensure_node(node: str, ip: str, hosts: dict[str, str]) -> None:
     ns = ns_name(node)
     if not ns_exists(node):
         sh(["ip", "netns", "add", ns])
-    host_if = f"pv{node}"[:15]
+    host_if = veth_name(node)
     if sh(["ip", "link", "show", host_if], check=False).returncode != 0:
         sh(["ip", "link", "add", host_if, "type", "veth", "peer", "name", "eth0", "netns", ns])
         sh(["ip", "link", "set", host_if, "master", BRIDGE, "up"])
@@ -107,7 +113,7 @@ def remove_node(node: str) -> None:
             with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(pid), 9)
         sh(["ip", "netns", "del", ns], check=False)
-    sh(["ip", "link", "del", f"pv{node}"[:15]], check=False)
+    sh(["ip", "link", "del", veth_name(node)], check=False)
     shutil.rmtree(etc_dir(node), ignore_errors=True)
 
 

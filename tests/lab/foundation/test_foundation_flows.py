@@ -222,3 +222,29 @@ def test_no_secret_in_logs_artifacts_or_parameters(base_images, prefect_server):
     raw = db.read_bytes() + (db.with_name("prefect.db-wal").read_bytes() if db.with_name("prefect.db-wal").exists() else b"")
     assert len(raw) > 100_000
     assert REGISTRY_PASSWORD.encode() not in raw
+
+
+def test_docker_api_over_tls_and_over_ssh_see_the_same_engine(docker_lab):
+    over_ssh = DockerHost.load("lab-dock2")
+    over_tls = DockerHost.load("lab-dock2-tls")
+    assert over_tls.api == "tls" and over_tls.tls_url.startswith("tcp://")
+    with over_ssh.client() as a, over_tls.client() as b:
+        assert a.info()["ID"] == b.info()["ID"]
+    # a client certificate from another CA is refused by the daemon's --tlsverify
+    other_ca = certs.make_ca("intruder CA")
+    intruder = certs.issue_client_cert(other_ca, "intruder")
+    bad = over_tls.model_copy(update={"tls_cert": intruder.cert_pem, "tls_key": SecretStr(intruder.key_pem)})
+    with pytest.raises(Exception), bad.client() as c:  # noqa: B017 - any TLS refusal
+        c.version()
+
+
+@pytest.mark.slow
+def test_ppc64el_base_image_through_qemu_user_static(docker_lab):
+    """A foreign architecture: debootstrap --foreign, emulated second stage, platform linux/ppc64le."""
+    out = build_base_image(BaseImageParams(build_host="lab-build", target_host="lab-dock2", arch="ppc64el",
+                                           tag="powerops/debian:bookworm-ppc64el"))
+    assert out["smoke_test"] == "success"
+    arch = _docker("dock2", "image", "inspect", "-f", "{{.Architecture}}", "powerops/debian:bookworm-ppc64el")
+    assert arch.stdout.strip() == "ppc64le"
+    uname = _docker("dock2", "run", "--rm", "powerops/debian:bookworm-ppc64el", "uname", "-m").stdout.strip()
+    assert uname == "ppc64le"
