@@ -269,7 +269,7 @@ def follow_install(server: NovaLinkInstallServer, media: InstallMedia, partition
     milestone and the relevant lines. Returns the timeline (milestone, seconds after the trigger)."""
     log = get_run_logger()
     tracker = Tracker(install_target(server, media, partition))
-    sources = _sources(server, partition)
+    sources = _sources(server, partition.partition_name)
     offs = dict(offsets)
     partial: dict[str, bytes] = {p: b"" for p in sources.values()}
     start = time.monotonic()
