@@ -315,3 +315,43 @@ def install_client_files(target_block: str, files: Sequence[ClientFile]) -> list
     changed = [f.path for f in files if conn.write_file(f.path, f.content, f.mode)]
     _logger().info("%s: %d of %d client file(s) changed", conn.host, len(changed), len(files))
     return changed
+
+
+# -- wheelhouse -----------------------------------------------------------------------------------------
+
+@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)
+def download_wheels(store: LocalStore, requirements: Sequence[str], platforms: Sequence[str], python_version: str,
+                    implementation: str, index_url: str, find_links: Sequence[str], no_index: bool,
+                    pip_python: str = "/usr/bin/python3") -> dict[str, FileEntry]:
+    """``pip download`` of the requirement set for the target platform into the pool; {file name: entry}."""
+    import shutil
+    import uuid
+
+    store.ensure_layout()
+    work = store.root / ".pool" / "partial" / f"wheels-{uuid.uuid4().hex[:8]}"
+    work.mkdir(parents=True)
+    argv = [pip_python, "-m", "pip", "download", "--disable-pip-version-check", "--no-input",
+            "--only-binary=:all:", "--python-version", python_version, "--implementation", implementation,
+            "--dest", str(work)]
+    for p in platforms:
+        argv += ["--platform", p]
+    if no_index:
+        argv.append("--no-index")
+    elif index_url:
+        argv += ["--index-url", index_url]
+    for fl in find_links:
+        argv += ["--find-links", fl]
+    argv += ["--", *requirements]
+    try:
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=3600)
+        if res.returncode != 0:
+            raise UpstreamError(index_url or ",".join(find_links) or "pip",
+                                f"pip download failed ({res.returncode}): {res.stderr.strip()[-1500:]}")
+        out: dict[str, FileEntry] = {}
+        for f in sorted(work.iterdir()):
+            out[f.name] = FileEntry(f.stat().st_size, store.put_object(f.read_bytes()))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    _logger().info("pip download: %d distribution(s) for %s / %s%s", len(out), ",".join(platforms),
+                   implementation, python_version)
+    return out
