@@ -5,8 +5,18 @@ from __future__ import annotations
 
 import re
 
-from core.names import validate_package, validate_suite
+from core.errors import InvalidInput
+from core.names import validate_package
 from core.novalink.model import NovaLinkPartition
+
+_SUITE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")  # IBM's suites have '_' (novalink_1.0.0)
+
+
+def validate_suite(value: str) -> str:
+    if not _SUITE.match(value):
+        raise InvalidInput(f"invalid apt suite {value!r}")
+    return value
+
 
 DEFAULT_PACKAGES = ["pvm-novalink", "rsct.core", "rsct.basic"]
 
