@@ -72,6 +72,10 @@ class Dirs:
         return self.root / "media-src" / MEDIA_NAME
 
     @property
+    def media_iso(self) -> Path:
+        return self.root / "media-src" / f"{MEDIA_NAME}.iso"
+
+    @property
     def hosts(self) -> Path:
         return self.root / DNSMASQ_HOSTS
 
@@ -112,7 +116,7 @@ def ensure_media(lab: LabContext) -> Path:
     kernel, initrd = cache.di_files()
     marker = src / ".powerops-media"
     ident = f"{core_elf.name} {kernel.stat().st_size} {initrd.stat().st_size}\n"
-    if marker.exists() and marker.read_text() == ident:
+    if marker.exists() and marker.read_text() == ident and d.media_iso.exists():
         return src
     shutil.rmtree(src, ignore_errors=True)
     (src / "install").mkdir(parents=True)
@@ -128,6 +132,11 @@ def ensure_media(lab: LabContext) -> Path:
     os.symlink(".", src / "ubuntu")  # as on the real ISO: a plain cp -r would recurse forever
     (src / "pvm/repo/pvmrepo.tgz").write_bytes(_fake_pvmrepo())
     marker.write_text(ident)
+    # the same tree as an ISO image (Rock Ridge keeps the symlink), like the NovaLink ESD image
+    tmp = d.media_iso.with_suffix(".tmp")
+    subprocess.run(["xorriso", "-as", "mkisofs", "-quiet", "-R", "-J", "-V", "NOVALINK_LAB", "-o", str(tmp),
+                    str(src)], check=True, capture_output=True)
+    tmp.rename(d.media_iso)
     return src
 
 

@@ -76,3 +76,21 @@ def test_remove_needs_confirmation(netboot_lab):
     prepare_novalink_install(prepare_params(netboot_lab, [partition()], verify=False))
     with pytest.raises(ConfirmationRequired):
         _remove(netboot_lab, [partition()], confirm=False)
+
+
+def test_prepare_from_an_iso_keeps_symlinks(netboot_lab):
+    import lab.netboot as nb
+    from core.novalink.model import InstallMedia
+    from flows.prepare_novalink_install import prepare_novalink_install
+
+    media = InstallMedia(name="novalink-lab-iso", installer="debian-installer")
+    iso = nb.Dirs(Path(netboot_lab["state"]) / "netboot").media_iso
+    params = prepare_params(netboot_lab, [partition()], media=media)
+    params = params.model_copy(update={"media_source": str(iso)})
+    out = prepare_novalink_install(params)
+    staged = Path(netboot_lab["state"]) / "netboot/srv/export/novalink/novalink-lab-iso"
+    assert (staged / "ubuntu").is_symlink() and (staged / "install/vmlinux").stat().st_size > 10_000_000
+    assert (Path(netboot_lab["state"]) / "netboot/srv/export/novalink-repo/novalink-lab-iso/conf/distributions").exists()
+    assert any(v["url"].endswith("novalink-lab-iso/install/vmlinux") for v in out["verified"])
+    # back to the directory media for the other tests
+    prepare_novalink_install(prepare_params(netboot_lab, [partition()]))
