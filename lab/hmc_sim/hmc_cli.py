@@ -78,8 +78,11 @@ class Hmc:
         try:
             opts, flags, pos = parse_opts(argv[1:])
             with self.store.locked() as st:
+                fault = self._fault(st, argv)
+            if fault is not None:
+                raise fault
+            with self.store.locked() as st:
                 M.reconcile(st)
-                self._fault(st, argv)
                 handler = getattr(self, "cmd_" + cmd, None)
                 if handler is None:
                     return Result(127, "", f"rbash: {cmd}: command not found\n")
@@ -92,13 +95,14 @@ class Hmc:
         except InvalidInput as exc:
             return Result(1, "", f"An invalid parameter was entered: {exc}\n")
 
-    def _fault(self, st: M.State, argv: list[str]) -> None:
-        """Injected faults (lab tests): the first command containing ``match`` fails with ``message``."""
+    def _fault(self, st: M.State, argv: list[str]) -> M.SimError | None:
+        """Injected faults (lab tests): the next commands containing ``match`` fail with ``message``."""
         line = " ".join(argv)
         for f in st["faults"]:
             if f["match"] in line and f["remaining"] > 0:
                 f["remaining"] -= 1
-                raise M.SimError(f["message"], f.get("rc", 1))
+                return M.SimError(f["message"], f.get("rc", 1))
+        return None
 
     # -- listing helpers -------------------------------------------------------------------------------
 
