@@ -355,3 +355,36 @@ def download_wheels(store: LocalStore, requirements: Sequence[str], platforms: S
     _logger().info("pip download: %d distribution(s) for %s / %s%s", len(out), ",".join(platforms),
                    implementation, python_version)
     return out
+
+
+# -- yum ------------------------------------------------------------------------------------------------
+
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
+def fetch_repomd(upstream_url: str) -> dict[str, bytes]:
+    """repodata/repomd.xml and its detached signature repomd.xml.asc (when the upstream has one)."""
+    with http_client(upstream_url, max_connections=2) as client:
+        repomd = fetch(client, "repodata/repomd.xml")
+        assert repomd is not None
+        out = {"repodata/repomd.xml": repomd}
+        sig = fetch(client, "repodata/repomd.xml.asc", optional=True)
+        if sig is not None:
+            out["repodata/repomd.xml.asc"] = sig
+    return out
+
+
+@task(cache_policy=NO_CACHE)
+def verify_detached_signature(data: bytes, signature: bytes | None, what: str, keyring: bytes | None,
+                              allow_unsigned: bool = False, allowed_fingerprints: Sequence[str] | None = None) -> str:
+    """gpgv check of a detached signature (repomd.xml.asc); returns the signer's fingerprint or ''."""
+    log = _logger()
+    if keyring is None or not keyring.strip() or signature is None:
+        if not allow_unsigned:
+            reason = "no keyring configured" if signature is not None else "upstream has no signature"
+            raise SignatureInvalid(f"{what}: {reason}; refusing an unverified upstream (set allow_unsigned to "
+                                   "mirror it anyway)")
+        log.warning("%s: signature NOT verified (allow_unsigned is set)", what)
+        return ""
+    status, rc = _gpgv(keyring, signature, data)
+    fpr = require_valid(parse_gpgv_status(status, rc), what, list(allowed_fingerprints or []))
+    log.info("%s: signed by %s", what, fpr)
+    return fpr

@@ -245,6 +245,80 @@ def build_apt_upstream(root: Path, keydir: Path, packages: int = 5, payload_size
     return up
 
 
+# -- yum ----------------------------------------------------------------------------------------------------
+
+_SPEC = """Name: {name}
+Version: {version}
+Release: {release}
+Summary: powerops mirror test package {name}
+License: Apache-2.0
+%description
+powerops mirror test package {name}
+%install
+mkdir -p %{{buildroot}}/usr/share/doc/{name}
+echo "{name} {version}-{release}" > %{{buildroot}}/usr/share/doc/{name}/README
+%files
+/usr/share/doc/{name}/README
+"""
+
+
+def build_rpm(dest: Path, name: str, version: str, release: str = "1", arch: str = "ppc64le") -> Path:
+    """A real RPM built by rpmbuild (no compiled code, so any target architecture builds on x86)."""
+    import tempfile
+
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="powerops-rpm-") as tmp:
+        spec = Path(tmp) / f"{name}.spec"
+        spec.write_text(_SPEC.format(name=name, version=version, release=release))
+        _run(["rpmbuild", "--quiet", "--define", f"_topdir {tmp}/top", "--define", "_build_id_links none",
+              "--target", f"{arch}-linux", "-bb", str(spec)])
+        built = next(Path(tmp, "top", "RPMS").rglob("*.rpm"))
+        target = dest / built.name
+        shutil.copyfile(built, target)
+    return target
+
+
+@dataclass
+class YumUpstream:
+    """A yum repository on disk indexed by createrepo_c, repomd.xml signed (repomd.xml.asc)."""
+
+    root: Path
+    key: TestKey
+
+    def add_package(self, name: str, version: str = "1.0", release: str = "1", arch: str = "ppc64le") -> Path:
+        return build_rpm(self.root / "Packages", name, version, release, arch)
+
+    def remove_package(self, name: str) -> list[Path]:
+        gone = [p for p in (self.root / "Packages").glob(f"{name}-*.rpm")]
+        for p in gone:
+            p.unlink()
+        return gone
+
+    def packages(self) -> list[Path]:
+        return sorted((self.root / "Packages").glob("*.rpm"))
+
+    def publish(self, sign: bool = True, signer: TestKey | None = None) -> None:
+        (self.root / "Packages").mkdir(parents=True, exist_ok=True)
+        _run(["createrepo_c", "--quiet", "--general-compress-type", "gz", "--update", str(self.root)])
+        repomd = self.root / "repodata" / "repomd.xml"
+        asc = repomd.with_name("repomd.xml.asc")
+        asc.unlink(missing_ok=True)
+        if sign:
+            (signer or self.key).detach_sign(repomd, asc)
+
+
+def build_yum_upstream(root: Path, keydir: Path, packages: int = 3) -> YumUpstream:
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    up = YumUpstream(root, ensure_key(keydir, "powerops upstream"))
+    up.add_package("powerops-engine", "1.12.6")
+    for i in range(max(0, packages - 1)):
+        up.add_package(f"powerops-rpm{i:03d}", "1.0")
+    up.publish()
+    return up
+
+
 # -- wheels -------------------------------------------------------------------------------------------------
 
 def build_wheel(dest: Path, name: str, version: str, requires: list[str] | None = None) -> Path:

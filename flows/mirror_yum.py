@@ -1,0 +1,113 @@
+"""Flow ``mirror-yum``: mirror a yum/dnf repository (the RHEL ``wget --mirror`` case), verified and atomic.
+
+repodata/repomd.xml (+ .asc signature) -> every metadata file with its SHA256 -> primary.xml -> packages with
+their SHA256 -> snapshot -> switch ``current`` -> mirror host over SSH -> prune.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger
+from pydantic import BaseModel, Field
+
+from core.mirror.deb822 import FileEntry
+from core.mirror.plan import Stamp, plan_sync, snapshot_id, spec_digest
+from core.mirror.yum import decompress, parse_primary, parse_repomd
+from flows.mirror_apt import _keyring
+from flows.mirror_common import (
+    Destination,
+    publish_plan_artifact,
+    publish_summary,
+    resolve_destination,
+    snapshot_timestamp,
+)
+from tasks.mirror import (
+    build_snapshot,
+    download_files,
+    fetch_repomd,
+    list_pool_objects,
+    prune_mirror,
+    publish_snapshot,
+    push_snapshot,
+    read_published_manifest,
+    read_published_stamp,
+    read_stored_files,
+    require_no_failures,
+    store_metadata_files,
+    upstream_digest,
+    verify_detached_signature,
+    verify_pool_objects,
+)
+
+
+class MirrorYumParams(BaseModel):
+    upstream_url: str = Field(description="Repository base URL (the directory holding repodata/).")
+    destination: Destination = Field(description="Where the mirror is published.")
+    keyring_block: str = Field(default="", description="powerops-mirror-keyring block that signs repomd.xml.")
+    allow_unsigned: bool = Field(default=False, description="Mirror without a valid repomd.xml.asc (NOT advised).")
+    concurrency: int = Field(default=8, ge=1, le=64, description="Parallel downloads.")
+    keep_snapshots: int = Field(default=2, ge=1, le=20, description="Published snapshots to keep.")
+    remove_unreferenced: bool = Field(default=True, description="Delete old snapshots and unreferenced files.")
+    verify_existing: bool = Field(default=False, description="Re-hash every stored file and re-fetch corrupt ones.")
+    dry_run: bool = Field(default=False, description="Publish the plan only.")
+
+
+@flow(name="mirror-yum")
+def mirror_yum(params: MirrorYumParams) -> dict[str, Any]:
+    log = get_run_logger()
+    stores = resolve_destination(params.destination)
+    name = params.destination.name
+    upstream = params.upstream_url.rstrip("/") + "/"
+
+    meta = fetch_repomd(upstream)
+    stamp = Stamp("yum", spec_digest({"upstream": upstream}), {"repomd": upstream_digest(meta)})
+    if read_published_stamp(stores.published) == stamp and not params.verify_existing:
+        log.info("mirror %s: repomd.xml is byte-identical to the published one: nothing to do", name)
+        publish_summary("yum", name, [{"result": "unchanged", "reason": "signed repomd.xml identical"}])
+        return {"changed": False, "reason": "upstream unchanged"}
+    keyring, fingerprints = _keyring(params.keyring_block)
+    verify_detached_signature(meta["repodata/repomd.xml"], meta.get("repodata/repomd.xml.asc"),
+                              f"{upstream}repodata/repomd.xml", keyring, params.allow_unsigned, fingerprints)
+    repodata = parse_repomd(meta["repodata/repomd.xml"])
+    tree: dict[str, FileEntry] = store_metadata_files(stores.local, meta)
+    current = read_published_manifest(stores.local)
+    if params.verify_existing and current:
+        verify_pool_objects(stores.local, current)
+
+    md_tree = {r.href: r.entry for r in repodata}
+    md_plan = plan_sync(md_tree, list_pool_objects(stores.local), None)
+    md_report = download_files(stores.local, upstream, md_plan.downloads, params.concurrency, label="metadata",
+                               skipped=md_plan.reused_files)
+    require_no_failures(md_report, f"mirror {name} metadata")
+    tree.update(md_tree)
+    primary = next(r for r in repodata if r.type == "primary")
+    raw = read_stored_files(stores.local, {primary.href: primary.entry})[primary.href]
+    packages = parse_primary(decompress(primary.href, raw))
+    tree.update({p.href: p.entry for p in packages})
+
+    plan = plan_sync(tree, list_pool_objects(stores.local), current)
+    publish_plan_artifact("yum", name, plan, params.dry_run)
+    if params.dry_run:
+        return {"changed": False, "dry_run": True, **plan.summary()}
+    report = download_files(stores.local, upstream, plan.downloads, params.concurrency, label="packages",
+                            skipped=plan.reused_files)
+    require_no_failures(report, f"mirror {name}")
+
+    sid = snapshot_id(snapshot_timestamp(), stamp.upstream["repomd"])
+    build_snapshot(stores.local, sid, tree, stamp)
+    publish_snapshot(stores.local, sid)
+    pushed: dict[str, int] = {}
+    if stores.remote is not None:
+        pushed = push_snapshot(stores.local, stores.remote, sid, tree)
+        publish_snapshot(stores.remote, sid)
+    if params.remove_unreferenced:
+        prune_mirror(stores.local, params.keep_snapshots)
+        if stores.remote is not None:
+            prune_mirror(stores.remote, params.keep_snapshots)
+    row = report.row()
+    row.update({"metadata files": str(len(md_tree)), "packages": str(len(packages)), "snapshot": sid})
+    publish_summary("yum", name, [row])
+    return {"changed": True, "snapshot": sid, "downloaded": report.files, "bytes": report.nbytes,
+            "packages": len(packages), "files": len(tree), "added": len(plan.added), "removed": len(plan.removed),
+            "url": stores.url, **pushed}
