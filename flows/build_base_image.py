@@ -59,7 +59,9 @@ def build_base_image(params: BaseImageParams) -> dict[str, object]:
     build = SshTarget.load(params.build_host)
     host = DockerHost.load(params.target_host)
 
-    facts = read_build_host_facts(build)
+    facts_f = read_build_host_facts.submit(build)
+    existing_f = find_image.submit(host, tag)
+    facts = facts_f.result()
     mirror = params.mirror or facts.mirror
     if not mirror:
         raise InvalidInput(f"{build.host}: no mirror given and none found in its apt sources")
@@ -71,11 +73,12 @@ def build_base_image(params: BaseImageParams) -> dict[str, object]:
     if not spec.is_deb and not facts.has_dnf:
         raise InvalidInput(f"{build.host}: neither dnf nor yum is installed on the build host")
 
-    existing = find_image(host, tag)
+    existing = existing_f.result()
     if existing and existing["labels"].get("org.powerops.rootfs-key") == key:
         logger.info("%s on %s already built from the same inputs (key %s): nothing to build", tag, host.name, key)
         action = "unchanged (cached)"
         image_id = str(existing["id"])
+        smoke = "success (at build time; cached)"
     else:
         plan = plan_rootfs_build(spec, params.cache_dir, facts.arch)
         if plan.needs_emulation:
@@ -84,7 +87,7 @@ def build_base_image(params: BaseImageParams) -> dict[str, object]:
         tarball = builder(build, plan, None if spec.is_deb else render_yum_repo(spec))
         image_id = import_rootfs(build, host, spec, tarball, dockerfile_for_rootfs(spec), tag)
         action = "built" if existing is None else "rebuilt (inputs changed)"
-    smoke = smoke_test_image(host, tag)
+        smoke = smoke_test_image(host, tag)
     pushed = None
     if params.push_to:
         registry = RegistryTarget.load(params.push_to)

@@ -145,10 +145,36 @@ def _wait_dockerd(lab: LabContext, node: str, timeout: float = 60) -> None:
     raise RuntimeError(f"dockerd of lab host {node} did not come up in {timeout}s:\n{log}")
 
 
+def known_hosts(lab: LabContext) -> str:
+    """known_hosts lines of every lab host (the lab generated their keys, so it can vouch for them)."""
+    lines = [f"{ip},{node},{node}.{netns.DOMAIN} {sshd.host_public_key(lab, node)}" for node, ip in DOCKER_NODES.items()]
+    lines.append(f"[{netns.GATEWAY}]:{BUILD_PORT} {sshd.host_public_key(lab, BUILD_NODE)}")
+    return "\n".join(lines) + "\n"
+
+
+def _install_known_hosts(lab: LabContext) -> None:
+    """Each host trusts the others: /etc/ssh/ssh_known_hosts inside every namespace, and one for the machine."""
+    for node in [*DOCKER_NODES, BUILD_NODE]:
+        sshd.ensure_host_key(lab, node)
+    text = known_hosts(lab)
+    (lab.state_dir / "ssh" / "known_hosts").write_text(text)
+    for node in DOCKER_NODES:
+        etc_ssh = netns.etc_dir(node) / "ssh"
+        etc_ssh.mkdir(parents=True, exist_ok=True)
+        for keep in ("ssh_config", "moduli"):  # the namespace's /etc/ssh replaces the machine's: keep these
+            src = Path("/etc/ssh") / keep
+            if src.exists() and not (etc_ssh / keep).exists():
+                (etc_ssh / keep).write_bytes(src.read_bytes())
+        (etc_ssh / "ssh_known_hosts").write_text(text)
+
+
 def up(lab: LabContext) -> None:
     hosts = all_hosts()
+    sshd.ensure_client_key(lab)
     for node, ip in DOCKER_NODES.items():
         netns.ensure_node(node, ip, hosts)
+    _install_known_hosts(lab)
+    for node in DOCKER_NODES:
         _ensure_dockerd(lab, node)
     for node, ip in DOCKER_NODES.items():
         _wait_dockerd(lab, node)

@@ -117,6 +117,7 @@ def _pump(sock: socket.socket, chan: paramiko.Channel) -> None:
 
 
 _TUNNELS: dict[tuple[str, int, str, str, str], _SshTunnel] = {}
+_CLIENTS: dict[tuple[str, str | None, str], docker.DockerClient] = {}  # one negotiated client per engine
 _LOCK = threading.Lock()
 
 
@@ -138,14 +139,18 @@ def docker_client(params: DockerParams) -> Iterator[docker.DockerClient]:
         tls = docker.tls.TLSConfig(client_cert=(files["cert"], files["key"]), ca_cert=files["ca"], verify=True)
     else:
         raise DockerError(params.name, "Docker host has neither an SSH target nor a TLS URL")
-    try:
-        client = docker.DockerClient(base_url=base_url, version=params.api_version, timeout=params.timeout, tls=tls)
-    except docker.errors.DockerException as exc:
-        raise HostUnreachable(params.name, f"Docker API not reachable: {exc}") from exc
-    try:
-        yield client
-    finally:
-        client.close()
+    cache_key = (base_url, params.tls_url, params.api_version)
+    with _LOCK:
+        client = _CLIENTS.get(cache_key)
+    if client is None:
+        try:
+            client = docker.DockerClient(base_url=base_url, version=params.api_version, timeout=params.timeout,
+                                         tls=tls)
+        except docker.errors.DockerException as exc:
+            raise HostUnreachable(params.name, f"Docker API not reachable: {exc}") from exc
+        with _LOCK:
+            _CLIENTS[cache_key] = client
+    yield client
 
 
 def call(host: str, what: str, fn: Callable[[], T]) -> T:
@@ -174,6 +179,9 @@ def _tls_files(params: DockerParams) -> dict[str, str]:
 
 def close_tunnels() -> None:
     with _LOCK:
+        for c in _CLIENTS.values():
+            c.close()
+        _CLIENTS.clear()
         for t in _TUNNELS.values():
             t.close()
         _TUNNELS.clear()

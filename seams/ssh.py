@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import shlex
@@ -102,6 +103,7 @@ class SshConnection:
         self.host = params.host
         self._client = self._connect()
         self._lock = threading.Lock()
+        self._sftp: paramiko.SFTPClient | None = None
 
     def _connect(self) -> paramiko.SSHClient:
         p = self.params
@@ -142,6 +144,14 @@ class SshConnection:
 
     def close(self) -> None:
         self._client.close()
+
+    @contextlib.contextmanager
+    def sftp(self) -> Iterator[paramiko.SFTPClient]:
+        """One SFTP session per connection, used by one thread at a time."""
+        with self._lock:
+            if self._sftp is None or self._sftp.sock.closed:
+                self._sftp = self._client.open_sftp()
+            yield self._sftp
 
     # -- commands ---------------------------------------------------------------------------------------
 
@@ -214,9 +224,10 @@ class SshConnection:
 
     def read_file(self, path: str) -> bytes | None:
         """The file's bytes, or None when it does not exist."""
-        with self._client.open_sftp() as sftp:
+        with self.sftp() as sftp:
             try:
                 with sftp.open(path, "rb") as fh:
+                    fh.prefetch()
                     return bytes(fh.read())
             except FileNotFoundError:
                 return None
@@ -225,14 +236,15 @@ class SshConnection:
         """Write atomically (temp file + rename) unless the content is already there. True if changed."""
         current = self.read_file(path)
         if current == data:
-            with self._client.open_sftp() as sftp:
+            with self.sftp() as sftp:
                 if stat.S_IMODE(sftp.stat(path).st_mode or 0) != mode:
                     sftp.chmod(path, mode)
             return False
         directory = path.rsplit("/", 1)[0] or "/"
-        self.run(["mkdir", "-p", directory])
+        if current is None:
+            self.run(["mkdir", "-p", directory])
         tmp = f"{path}.powerops-{uuid.uuid4().hex[:8]}"
-        with self._client.open_sftp() as sftp:
+        with self.sftp() as sftp:
             with sftp.open(tmp, "wb") as fh:
                 fh.set_pipelined(True)
                 fh.write(data)
@@ -242,7 +254,7 @@ class SshConnection:
 
     def remove_file(self, path: str) -> bool:
         """Remove a file; 'already absent' is success. True if something was removed."""
-        with self._client.open_sftp() as sftp:
+        with self.sftp() as sftp:
             try:
                 sftp.remove(path)
                 return True
@@ -250,7 +262,7 @@ class SshConnection:
                 return False
 
     def get_file(self, path: str, local_path: str) -> None:
-        with self._client.open_sftp() as sftp:
+        with self.sftp() as sftp:
             sftp.get(path, local_path)
 
 

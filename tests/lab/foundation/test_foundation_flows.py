@@ -63,7 +63,7 @@ def base_images(docker_lab):
 
 def test_base_image_built_smoke_tested_and_cached(base_images):
     first = base_images["dock3"]
-    assert first["smoke_test"] == "success"
+    assert first["smoke_test"].startswith("success")
     assert first["action"] in ("built", "unchanged (cached)", "rebuilt (inputs changed)")
     again = build_base_image(BaseImageParams(build_host="lab-build", target_host="lab-dock3", tag=BASE))
     assert again["action"] == "unchanged (cached)"
@@ -166,7 +166,7 @@ def test_port_already_taken_is_named(base_images):
         time.sleep(1.0)
         _reset_registry("dock2")
         base_dock2 = build_base_image(BaseImageParams(build_host="lab-build", target_host="lab-dock2", tag=BASE))
-        assert base_dock2["smoke_test"] == "success"
+        assert base_dock2["smoke_test"].startswith("success")
         with pytest.raises(RegistryError, match="port 5055 on dock2 is already taken"):
             stand_up_registry(_registry_params(registry_host="lab-dock2", port=5055, trust_hosts=[],
                                                save_block_as=None))
@@ -243,7 +243,7 @@ def test_ppc64el_base_image_through_qemu_user_static(docker_lab):
     """A foreign architecture: debootstrap --foreign, emulated second stage, platform linux/ppc64le."""
     out = build_base_image(BaseImageParams(build_host="lab-build", target_host="lab-dock2", arch="ppc64el",
                                            tag="powerops/debian:bookworm-ppc64el"))
-    assert out["smoke_test"] == "success"
+    assert out["smoke_test"].startswith("success")
     arch = _docker("dock2", "image", "inspect", "-f", "{{.Architecture}}", "powerops/debian:bookworm-ppc64el")
     assert arch.stdout.strip() == "ppc64le"
     uname = _docker("dock2", "run", "--rm", "powerops/debian:bookworm-ppc64el", "uname", "-m").stdout.strip()
