@@ -152,10 +152,12 @@ def parse_packages(text: str) -> list[DebPackage]:
     out: list[DebPackage] = []
     for st in parse_stanzas(text):
         name = st.get("Package", "")
-        try:
-            filename, size, digest = st["Filename"], int(st["Size"]), st["SHA256"].lower()
-        except (KeyError, ValueError) as exc:
-            raise MalformedIndex(f"Packages: stanza {name or '?'} lacks a valid {exc} field") from None
+        missing = [k for k in ("Filename", "Size", "SHA256") if k not in st]
+        if missing:
+            raise MalformedIndex(f"Packages: stanza {name or '?'} lacks {', '.join(missing)}")
+        if not st["Size"].isdigit():
+            raise MalformedIndex(f"Packages: {name}: invalid Size {st['Size']!r}")
+        filename, size, digest = st["Filename"], int(st["Size"]), st["SHA256"].lower()
         if not _HEX64.match(digest):
             raise MalformedIndex(f"Packages: {name}: not a SHA256 digest: {digest!r}")
         out.append(DebPackage(name, st.get("Version", ""), st.get("Architecture", ""),
