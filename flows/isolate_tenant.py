@@ -7,6 +7,7 @@ verify as the tenant), ``drift`` (for a daily schedule: report differences, chan
 
 from __future__ import annotations
 
+import time
 from typing import Literal
 
 from prefect import flow, get_run_logger
@@ -42,6 +43,8 @@ class IsolateTenantParams(BaseModel):
     verify: bool = Field(default=True, description="After apply, verify by behaviour as the tenant user.")
     verify_flavor: str = Field(default="powerops.tiny", description="Flavor (compute template) for test servers.")
     probe_servers: int = Field(default=2, ge=1, le=10, description="Test servers booted per tenant in the checks.")
+    settle_seconds: float = Field(default=5.0, ge=0, description="Pause after host-group changes before the "
+                                  "checks: schedulers learn of aggregate metadata by an asynchronous fanout.")
     check_other_tenant: bool = Field(default=True, description="Also check that a temporary other tenant cannot "
                                      "land on the isolated hosts.")
 
@@ -59,6 +62,8 @@ def _publish_plan(p: IsolateTenantParams, plan: Plan, title: str) -> None:
 
 def _apply(cloud: PowerVC, p: IsolateTenantParams, plan: Plan, password: str | None) -> list[str]:
     done: list[str] = []
+    if plan.empty:
+        return done
     pid = None
     if plan.of_kind("create_project"):
         pid = t.create_project(cloud, p.project, description=f"building block {p.project} (powerops)")
@@ -122,6 +127,8 @@ def isolate_tenant(params: IsolateTenantParams) -> dict[str, object]:
                                 + "; ".join(f"{a.kind} {a.target}" for a in after.actions))
         if not params.verify:
             return result
+        if plan.of_kind("tag_aggregate") or plan.of_kind("untag_aggregate"):
+            time.sleep(params.settle_seconds)
     if password is None:
         raise InvalidInput("verification logs in as the tenant user: give password_secret_block")
     checks = t.verify_isolation(cloud, params.project, params.user, password, params.aggregates,
