@@ -100,7 +100,7 @@ def field_delimiter(spec: str) -> tuple[list[str], str]:
 
 def build_field_spec(names: list[str], delimiter: str) -> str:
     for n in names:
-        if not _ATTR_NAME.match(n):
+        if not _ATTR_NAME.fullmatch(n):
             raise InvalidInput(f"invalid HMC attribute name {n!r}")
     if re.search(r"[a-z0-9_\s'\"\\]", delimiter) or not delimiter:
         raise InvalidInput(f"invalid -F delimiter {delimiter!r}")
@@ -125,7 +125,7 @@ def parse_filter(text: str) -> dict[str, list[str]]:
         if not tok:
             continue
         name, sep, value = tok.partition("=")
-        if not sep or not _ATTR_NAME.match(name):
+        if not sep or not _ATTR_NAME.fullmatch(name):
             raise InvalidInput(f"invalid filter {tok!r}")
         out.setdefault(name, []).extend(v for v in value.split(",") if v)
     return out
@@ -134,7 +134,7 @@ def parse_filter(text: str) -> dict[str, list[str]]:
 def build_filter(filters: dict[str, list[str]]) -> str:
     parts = []
     for name, values in filters.items():
-        if not _ATTR_NAME.match(name):
+        if not _ATTR_NAME.fullmatch(name):
             raise InvalidInput(f"invalid filter name {name!r}")
         tok = f"{name}={','.join(values)}"
         parts.append(quote_token(tok))

@@ -26,13 +26,13 @@ DELIM = "%"  # -F delimiter of the flows (never appears in the values we read)
 
 def validate_name(value: str, what: str = "name") -> str:
     """Partition, managed system, profile and VIOS names: letters, digits, ``_ . + -``; no spaces or quotes."""
-    if not isinstance(value, str) or not _NAME.match(value):
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
         raise InvalidInput(f"invalid {what} {value!r}: use 1-63 of [A-Za-z0-9_.+-], starting with a letter/digit")
     return value
 
 
 def validate_logport(value: str) -> str:
-    if not _LOGPORT.match(value):
+    if not _LOGPORT.fullmatch(value):
         raise InvalidInput(f"invalid SR-IOV logical port id {value!r}: 8 hex digits as lshwres prints it")
     return value.lower()
 
@@ -44,7 +44,7 @@ def validate_priority(value: int) -> int:
 
 
 def validate_capacity(value: str) -> str:
-    if not _CAPACITY.match(value) or not 0 < float(value) <= 100:
+    if not _CAPACITY.fullmatch(value) or not 0 < float(value) <= 100:
         raise InvalidInput(f"invalid capacity {value!r}: a percentage such as 2.0")
     return value
 
@@ -62,19 +62,19 @@ def validate_vlan(value: int) -> int:
 
 
 def validate_device(value: str) -> str:
-    if not _DEVICE.match(value):
+    if not _DEVICE.fullmatch(value):
         raise InvalidInput(f"invalid VIOS device name {value!r}")
     return value
 
 
 def validate_mac(value: str) -> str:
-    if not _MAC.match(value):
+    if not _MAC.fullmatch(value):
         raise InvalidInput(f"invalid MAC address {value!r}")
     return value.replace(":", "").lower()
 
 
 def validate_ipv4(value: str) -> str:
-    if not _IPV4.match(value) or any(int(p) > 255 for p in value.split(".")):
+    if not _IPV4.fullmatch(value) or any(int(p) > 255 for p in value.split(".")):
         raise InvalidInput(f"invalid IPv4 address {value!r}")
     return value
 
@@ -255,6 +255,6 @@ def errpt_summary() -> list[str]:
 
 
 def errpt_detail(identifier: str) -> list[str]:
-    if not re.match(r"^[0-9A-F]{8}$", identifier):
+    if not re.fullmatch(r"[0-9A-F]{8}", identifier):
         raise InvalidInput(f"invalid errpt identifier {identifier!r}")
     return ["errpt", "-aj", identifier]

@@ -107,7 +107,7 @@ def parse_sriov_adapters(text: str, fields: Sequence[str] | None = None, delimit
     out = []
     for r in _rows(text, fields, delimiter):
         out.append(SriovAdapter(
-            adapter_id=_int(r["adapter_id"], "adapter_id"), phys_loc=r.get("phys_loc", ""),
+            adapter_id=_int(r["adapter_id"] or "0", "adapter_id"), phys_loc=r.get("phys_loc", ""),
             config_state=r.get("config_state", ""), functional_state=_int(r.get("functional_state", "0"), "state"),
             phys_ports=_int(r.get("phys_ports", "0") or "0", "phys_ports"),
             logical_ports=_int(r.get("logical_ports", "0") or "0", "logical_ports"),
