@@ -23,7 +23,7 @@ from prefect.cache_policies import NO_CACHE
 
 from blocks.powervc import PowerVC
 from core.errors import InvalidInput, PowerOpsError
-from core.powervc import isolation, novaconf
+from core.powervc import isolation, novaconf, parse
 from core.powervc.errors import ApiError, ApiForbidden, ApiNotFound, ApiOverQuota, NotFound
 from core.powervc.models import Aggregate
 from seams.openstack import OpenStackParams, connect, request, translate_errors
@@ -80,10 +80,7 @@ def wait_for(what: str, probe: Callable[[], Any], timeout: float = 300.0, interv
 # -- facts -----------------------------------------------------------------------------------------------
 
 def _aggregates(conn: openstack.connection.Connection) -> tuple[Aggregate, ...]:
-    body = request(conn, "compute", "GET", "/os-aggregates", "list host groups")
-    return tuple(Aggregate(str(a["id"]), a["name"], tuple(a.get("hosts") or ()),
-                           {k: str(v) for k, v in (a.get("metadata") or {}).items()})
-                 for a in body["aggregates"])
+    return parse.aggregates(request(conn, "compute", "GET", "/os-aggregates", "list host groups"))
 
 
 def _project_id(conn: openstack.connection.Connection, name: str) -> str | None:
@@ -102,14 +99,14 @@ def _user_roles(conn: openstack.connection.Connection, user_id: str | None, proj
     body = request(conn, "identity", "GET",
                    f"/role_assignments?user.id={user_id}&scope.project.id={project_id}&include_names=true",
                    "list role assignments")
-    return tuple(sorted({r["role"]["name"] for r in body["role_assignments"]}))
+    return parse.role_names(body)
 
 
 def _volume_quotas(conn: openstack.connection.Connection, project_id: str | None) -> dict[str, int]:
     if not project_id:
         return {}
-    body = request(conn, "block_storage", "GET", f"/os-quota-sets/{project_id}", "read volume quotas")
-    return {k: int(v) for k, v in body["quota_set"].items() if isinstance(v, int)}
+    return parse.quota_set(request(conn, "block_storage", "GET", f"/os-quota-sets/{project_id}",
+                                   "read volume quotas"))
 
 
 def _read_nova_conf(cloud: PowerVC) -> str:
