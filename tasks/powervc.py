@@ -23,7 +23,7 @@ from prefect.cache_policies import NO_CACHE
 
 from blocks.powervc import PowerVC
 from core.errors import InvalidInput, PowerOpsError
-from core.powervc import isolation, novaconf, parse
+from core.powervc import isolation, maintenance, novaconf, parse
 from core.powervc.errors import ApiError, ApiForbidden, ApiNotFound, ApiOverQuota, NotFound
 from core.powervc.models import Aggregate
 from seams.openstack import OpenStackParams, connect, request, translate_errors
@@ -434,3 +434,203 @@ def _tenant_cannot_admin(tenant: openstack.connection.Connection) -> Check:
         return Check("tenant lists host groups", "403", "403", True)
     except ApiNotFound as exc:
         return Check("tenant lists host groups", "403", f"404 {exc.detail[:60]}", False)
+
+
+# -- maintenance: generic volume group snapshots -------------------------------------------------------------
+
+GROUPS_MV = "3.14"
+
+
+def _find_group(conn: openstack.connection.Connection, name: str) -> dict[str, Any]:
+    body = request(conn, "block_storage", "GET", "/groups/detail?all_tenants=1", "list volume groups",
+                   microversion=GROUPS_MV)
+    found = [g for g in body["groups"] if g["name"] == name or g["id"] == name]
+    if len(found) != 1:
+        raise NotFound(f"volume group {name!r}: {len(found)} match(es)")
+    return dict(found[0])
+
+
+def _group_snapshots(conn: openstack.connection.Connection, group_id: str) -> list[maintenance.GroupSnapshot]:
+    body = request(conn, "block_storage", "GET", "/group_snapshots/detail?all_tenants=1",
+                   "list group snapshots", microversion=GROUPS_MV)
+    return [maintenance.GroupSnapshot.from_api(s) for s in body["group_snapshots"] if s["group_id"] == group_id]
+
+
+@task(name="read_group_snapshots", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+def read_group_snapshots(cloud: PowerVC, group: str) -> tuple[dict[str, Any], list[maintenance.GroupSnapshot]]:
+    conn = admin_conn(cloud)
+    g = _find_group(conn, group)
+    return g, _group_snapshots(conn, g["id"])
+
+
+@task(name="create_group_snapshot", cache_policy=NO_CACHE)
+def create_group_snapshot(cloud: PowerVC, group_id: str, name: str, timeout: float = 600) -> str:
+    conn = admin_conn(cloud)
+    body = request(conn, "block_storage", "POST", "/group_snapshots", "create group snapshot",
+                   json={"group_snapshot": {"group_id": group_id, "name": name,
+                                            "description": "powerops scheduled snapshot"}},
+                   microversion=GROUPS_MV)
+    sid = str(body["group_snapshot"]["id"])
+
+    def status() -> str | None:
+        s = request(conn, "block_storage", "GET", f"/group_snapshots/{sid}", "read group snapshot",
+                    microversion=GROUPS_MV)["group_snapshot"]["status"]
+        if s == "error":
+            raise PowerOpsError(f"group snapshot {name} went to error")
+        return str(s) if s == "available" else None
+
+    wait_for(f"group snapshot {name}", status, timeout=timeout, interval=2)
+    return sid
+
+
+@task(name="delete_group_snapshot", cache_policy=NO_CACHE)
+def delete_group_snapshot(cloud: PowerVC, snapshot_id: str, timeout: float = 600) -> None:
+    conn = admin_conn(cloud)
+    try:
+        request(conn, "block_storage", "DELETE", f"/group_snapshots/{snapshot_id}", "delete group snapshot",
+                microversion=GROUPS_MV)
+    except ApiNotFound:
+        return
+
+    def gone() -> bool:
+        try:
+            request(conn, "block_storage", "GET", f"/group_snapshots/{snapshot_id}", "read group snapshot",
+                    microversion=GROUPS_MV)
+        except ApiNotFound:
+            return True
+        return False
+
+    wait_for(f"group snapshot {snapshot_id} deletion", gone, timeout=timeout, interval=2)
+
+
+def _wait_group(conn: openstack.connection.Connection, gid: str, timeout: float) -> None:
+    def ready() -> bool:
+        st = request(conn, "block_storage", "GET", f"/groups/{gid}", "read group",
+                     microversion=GROUPS_MV)["group"]["status"]
+        if st == "error":
+            raise PowerOpsError(f"restored group {gid} went to error")
+        return bool(st == "available")
+
+    wait_for(f"group {gid}", ready, timeout=timeout, interval=2)
+
+
+@task(name="verify_group_restore", cache_policy=NO_CACHE)
+def verify_group_restore(cloud: PowerVC, snapshot_id: str, name: str, timeout: float = 600) -> str:
+    """Restore readiness proven: create a group from the snapshot, wait available, delete it with its volumes."""
+    conn = admin_conn(cloud)
+    body = request(conn, "block_storage", "POST", "/groups/action", "create group from snapshot",
+                   json={"create-from-src": {"group_snapshot_id": snapshot_id, "name": name}},
+                   microversion=GROUPS_MV)
+    gid = str(body["group"]["id"])
+    try:
+        _wait_group(conn, gid, timeout)
+        vols = [v for v in conn.block_storage.volumes(all_projects=True) if getattr(v, "group_id", None) == gid]
+        return f"restored group {name} ({gid}) became available with {len(vols)} volume(s)"
+    finally:
+        request(conn, "block_storage", "POST", f"/groups/{gid}/action", "delete restored group",
+                json={"delete": {"delete-volumes": True}}, microversion=GROUPS_MV)
+
+
+# -- maintenance: quota class, cinder configuration, ceilometer retention ------------------------------------
+
+@task(name="read_quota_class", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+def read_quota_class(cloud: PowerVC, klass: str) -> dict[str, int]:
+    return parse.quota_set({"quota_set": request(admin_conn(cloud), "block_storage", "GET",
+                                                 f"/os-quota-class-sets/{klass}", "read quota class")
+                            ["quota_class_set"]})
+
+
+@task(name="set_quota_class", cache_policy=NO_CACHE)
+def set_quota_class(cloud: PowerVC, klass: str, values: dict[str, int]) -> None:
+    request(admin_conn(cloud), "block_storage", "PUT", f"/os-quota-class-sets/{klass}", "update quota class",
+            json={"quota_class_set": values})
+
+
+@task(name="read_remote_files", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+def read_remote_files(cloud: PowerVC, paths: list[str]) -> dict[str, str | None]:
+    ssh = _ssh(cloud)
+    out: dict[str, str | None] = {}
+    for path in paths:
+        data = ssh.read_file(path)
+        out[path] = data.decode(errors="replace") if data is not None else None
+    return out
+
+
+@task(name="read_event_ttl", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+def read_event_ttl(cloud: PowerVC) -> maintenance.EventTtl:
+    r = _ssh(cloud).run([*cloud.powervc_config_command, "metering", "event_ttl"], timeout=120)
+    return maintenance.parse_event_ttl(r.stdout)
+
+
+@task(name="set_event_ttl", cache_policy=NO_CACHE)
+def set_event_ttl(cloud: PowerVC, value: int, unit: str) -> str:
+    r = _ssh(cloud).run([*cloud.powervc_config_command, "metering", "event_ttl", "--set", str(value),
+                         "--unit", unit], timeout=300)
+    return r.stdout.strip()
+
+
+@task(name="run_ceilometer_expirer", cache_policy=NO_CACHE)
+def run_ceilometer_expirer(cloud: PowerVC, timeout: float = 3600) -> str:
+    r = _ssh(cloud).run([*cloud.ceilometer_expirer_command, "--config-file", cloud.ceilometer_conf_path],
+                        timeout=timeout)
+    return maintenance.parse_expirer(r.stdout, r.stderr)
+
+
+# -- guarded repairs through the API ---------------------------------------------------------------------------
+
+@task(name="read_server_states", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+def read_server_states(cloud: PowerVC) -> list[maintenance.ServerState]:
+    conn = admin_conn(cloud)
+    return [maintenance.ServerState(str(s.id), str(s.name), str(s.status), str(s.vm_state or ""),
+                                    s.task_state, str(s.compute_host or ""))
+            for s in conn.compute.servers(all_projects=True)]
+
+
+@task(name="reset_server_state", cache_policy=NO_CACHE)
+def reset_server_state(cloud: PowerVC, server_id: str, state: str) -> None:
+    request(admin_conn(cloud), "compute", "POST", f"/servers/{server_id}/action", "reset server state",
+            json={"os-resetState": {"state": state}})
+
+
+@task(name="read_volume_attachments", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+def read_volume_attachments(cloud: PowerVC) -> tuple[list[maintenance.VolumeAttachmentState], set[str]]:
+    conn = admin_conn(cloud)
+    body = request(conn, "block_storage", "GET", "/volumes/detail?all_tenants=1", "list volumes")
+    vols = [maintenance.VolumeAttachmentState(
+        str(v["id"]), str(v.get("name") or ""), str(v["status"]), str(v.get("attach_status") or ""),
+        tuple((str(a.get("attachment_id") or a.get("id")), str(a.get("server_id") or ""))
+              for a in v.get("attachments") or ())) for v in body["volumes"]]
+    servers = {str(s.id) for s in conn.compute.servers(all_projects=True)}
+    return vols, servers
+
+
+@task(name="backup_records", cache_policy=NO_CACHE)
+def backup_records(cloud: PowerVC, kind: str, ids: list[str], local_dir: str) -> str:
+    """Save the full API records of what a repair will touch (JSON, on the machine running the flow)."""
+    import json
+    from pathlib import Path
+
+    conn = admin_conn(cloud)
+    records = []
+    for rid in ids:
+        if kind == "volume":
+            records.append(request(conn, "block_storage", "GET", f"/volumes/{rid}", "read volume"))
+        else:
+            records.append(request(conn, "compute", "GET", f"/servers/{rid}", "read server"))
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S")
+    path = Path(local_dir) / f"powervc-{kind}s-{stamp}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(records, indent=1, sort_keys=True))
+    return str(path)
+
+
+@task(name="force_detach_volume", cache_policy=NO_CACHE)
+def force_detach_volume(cloud: PowerVC, volume_id: str, attachment_id: str) -> None:
+    request(admin_conn(cloud), "block_storage", "POST", f"/volumes/{volume_id}/action", "force-detach volume",
+            json={"os-force_detach": {"attachment_id": attachment_id}})
+
+
+@task(name="reset_volume_status", cache_policy=NO_CACHE)
+def reset_volume_status(cloud: PowerVC, volume_id: str) -> None:
+    request(admin_conn(cloud), "block_storage", "POST", f"/volumes/{volume_id}/action", "reset volume status",
+            json={"os-reset_status": {"status": "available", "attach_status": "detached"}})
