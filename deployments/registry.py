@@ -1,0 +1,215 @@
+"""The registry of deployments: one entry per procedure (flow), with its lock targets, approval rule, schedules.
+
+Adding a flow = one ``Procedure(...)`` entry below. A flow in ``flows/`` without an entry is still deployed
+(discovered from the source: ``@flow(name=...)`` on a function taking one pydantic ``params`` model), with no
+lock, no approval and no schedule, until someone adds its entry.
+
+Every deployment runs a thin wrapper flow ``ops-<name>`` (deployments/ops_flows.py) that installs secret
+redaction, asks for approval when the rule says so (after publishing the plan), holds the per-target locks
+while the flow runs as a sub-run, and publishes the run summary with links to the related runs.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from core.ops.approval import NO_APPROVAL, ApprovalRule
+from core.ops.locks import LockTarget
+
+REPO = Path(__file__).resolve().parent.parent
+WORK_POOL = "powerops"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A cron schedule. ``active`` is the documented default (docs/ticketing.md "Schedules")."""
+
+    cron: str
+    active: bool = False
+    timezone: str = "UTC"
+    parameters: dict[str, Any] = field(default_factory=dict)
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class Procedure:
+    name: str                      # deployment name = the ticket's "procedure"
+    flow: str                      # "flows.stand_up_registry:stand_up_registry"
+    model: str                     # "flows.stand_up_registry:RegistryParams"
+    description: str
+    locks: tuple[LockTarget, ...] = ()
+    approval: ApprovalRule = NO_APPROVAL
+    on_lock_busy: Literal["wait", "fail"] = "wait"
+    # parameters that turn the flow into a plan-only run (published before an approval pause)
+    plan_overrides: dict[str, Any] | None = None
+    schedules: tuple[Schedule, ...] = ()
+    tags: tuple[str, ...] = ()
+    parameters: dict[str, Any] = field(default_factory=dict)   # deployment defaults
+    discovered: bool = False
+
+    @property
+    def wrapper_name(self) -> str:
+        return "ops_" + self.name.replace("-", "_")
+
+    @property
+    def entrypoint(self) -> str:
+        return f"deployments/ops_flows.py:{self.wrapper_name}"
+
+    def load_model(self) -> type[BaseModel]:
+        mod, attr = self.model.split(":")
+        m = getattr(importlib.import_module(mod), attr)
+        if not (isinstance(m, type) and issubclass(m, BaseModel)):
+            raise TypeError(f"{self.model} is not a pydantic model")
+        return m
+
+    def load_flow(self) -> Any:
+        mod, attr = self.flow.split(":")
+        return getattr(importlib.import_module(mod), attr)
+
+
+DRY = {"dry_run": True}
+HMC = LockTarget("hmc", ("hmc_block", "managed_system"))
+
+PROCEDURES: tuple[Procedure, ...] = (
+    # --- foundation
+    Procedure("build-base-image", "flows.build_base_image:build_base_image", "flows.build_base_image:BaseImageParams",
+              "Docker base image from scratch (debootstrap / dnf --installroot), cached on its inputs.",
+              locks=(LockTarget("build-host", ("build_host",)), LockTarget("docker-host", ("target_host",))),
+              tags=("foundation",)),
+    Procedure("build-app-image", "flows.build_app_image:build_app_image_flow", "flows.build_app_image:AppImageParams",
+              "Application image FROM a base image (bundled recipe or your Dockerfile), optional push.",
+              locks=(LockTarget("docker-host", ("target_host",)),), tags=("foundation",)),
+    Procedure("stand-up-registry", "flows.stand_up_registry:stand_up_registry",
+              "flows.stand_up_registry:RegistryParams",
+              "Private registry (TLS, htpasswd), trusted and proven on every Docker host.",
+              locks=(LockTarget("registry", ("registry_host", "port")),), plan_overrides=DRY, tags=("foundation",)),
+    # --- HMC / VIOS / vNIC
+    Procedure("ensure-vnic", "flows.ensure_vnic:ensure_vnic", "flows.ensure_vnic:EnsureVnicParams",
+              "Create or converge an SR-IOV vNIC with its backing devices.",
+              locks=(HMC,), plan_overrides=DRY, tags=("hmc",)),
+    Procedure("vnic-failover-drill", "flows.vnic_failover_drill:vnic_failover_drill",
+              "flows.vnic_failover_drill:VnicFailoverDrillParams",
+              "vNIC failover drill (VIOS shutdown or forced activation) with measured loss, then restore.",
+              locks=(HMC,), on_lock_busy="fail",
+              approval=ApprovalRule(always=True, reason="the drill disturbs the LPAR's network (VIOS shutdown "
+                                    "or forced backing-device switch)"),
+              tags=("hmc", "disruptive")),
+    Procedure("vnic-prerequisites", "flows.vnic_prerequisites:vnic_prerequisites",
+              "flows.vnic_prerequisites:VnicPrerequisitesParams",
+              "Non-disruptive readiness check: firmware, VIOS level, SR-IOV capability for vNIC.",
+              schedules=(Schedule("30 5 * * *", active=False, why="daily non-disruptive vNIC readiness check; "
+                                  "set hmc_block/managed_system in the schedule parameters, then activate"),),
+              tags=("hmc", "read-only")),
+    Procedure("lpm-readiness", "flows.lpm_readiness:lpm_readiness", "flows.lpm_readiness:LpmReadinessParams",
+              "Non-disruptive LPM readiness check of an LPAR between two managed systems.",
+              tags=("hmc", "read-only")),
+    # --- mirrors
+    Procedure("mirror-apt", "flows.mirror_apt:mirror_apt", "flows.mirror_apt:MirrorAptParams",
+              "Mirror an apt repository (signed, by-hash, snapshots).",
+              locks=(LockTarget("mirror", ("destination.name",)),), on_lock_busy="fail",
+              schedules=(Schedule("0 2 * * *", active=False, why="nightly mirror sync; set upstream and "
+                                  "destination in the schedule parameters, then activate"),),
+              tags=("mirror", "maintenance")),
+    Procedure("mirror-yum", "flows.mirror_yum:mirror_yum", "flows.mirror_yum:MirrorYumParams",
+              "Mirror a yum/dnf repository (signed repomd, snapshots).",
+              locks=(LockTarget("mirror", ("destination.name",)),), on_lock_busy="fail",
+              schedules=(Schedule("30 2 * * *", active=False, why="nightly mirror sync; set upstream and "
+                                  "destination in the schedule parameters, then activate"),),
+              tags=("mirror", "maintenance")),
+    Procedure("build-wheelhouse", "flows.build_wheelhouse:build_wheelhouse",
+              "flows.build_wheelhouse:BuildWheelhouseParams",
+              "ppc64le wheelhouse (pip download per platform) published as a PEP 503 index.",
+              locks=(LockTarget("mirror", ("destination.name",)),),
+              schedules=(Schedule("0 3 * * 0", active=False, why="weekly wheelhouse refresh"),),
+              tags=("mirror", "maintenance")),
+    Procedure("configure-mirror-clients", "flows.configure_mirror_clients:configure_mirror_clients",
+              "flows.configure_mirror_clients:ConfigureMirrorClientsParams",
+              "Point hosts' apt/yum/pip at the mirrors (signed-by keyrings).",
+              locks=(LockTarget("host", ("targets",)),), tags=("mirror",)),
+    # --- PowerVC
+    Procedure("isolate-tenant", "flows.isolate_tenant:isolate_tenant", "flows.isolate_tenant:IsolateTenantParams",
+              "Tenant isolation in PowerVC: plan / apply / drift / verify.",
+              locks=(LockTarget("powervc", ("cloud_block", "project")),), plan_overrides={"mode": "plan"},
+              approval=ApprovalRule(when={"mode": ("apply",)}, reason="tenant change on PowerVC"),
+              schedules=(Schedule("0 6 * * *", active=False, parameters={"mode": "drift"},
+                                  why="daily PowerVC drift check (mode=drift, changes nothing); set project, "
+                                      "user, aggregates and volume types, then activate"),),
+              tags=("powervc",)),
+    # --- NovaLink
+    Procedure("prepare-novalink-install", "flows.prepare_novalink_install:prepare_novalink_install",
+              "flows.prepare_novalink_install:PrepareNovaLinkParams",
+              "Netboot material for NovaLink installs (grub.cfg, pvm-install.cfg, TFTP/HTTP).",
+              locks=(LockTarget("install-server", ("install_server",)),), plan_overrides=DRY,
+              tags=("novalink",)),
+    Procedure("remove-novalink-install", "flows.prepare_novalink_install:remove_novalink_install",
+              "flows.prepare_novalink_install:RemoveNovaLinkParams",
+              "Remove partitions' netboot entries from the install server.",
+              locks=(LockTarget("install-server", ("install_server",)),), tags=("novalink",)),
+    Procedure("novalink-netboot-install", "flows.novalink_netboot_install:novalink_netboot_install",
+              "flows.novalink_netboot_install:NovaLinkNetbootParams",
+              "Netboot-install NovaLink on partitions and follow the milestones.",
+              locks=(LockTarget("install-server", ("prepare.install_server",)),), on_lock_busy="fail",
+              approval=ApprovalRule(always=True, reason="installs NovaLink on partitions (their disks are "
+                                    "overwritten)"),
+              tags=("novalink", "disruptive")),
+    # --- operations
+    Procedure("housekeeping", "flows.ops_housekeeping:ops_housekeeping",
+              "flows.ops_housekeeping:HousekeepingParams",
+              "Run history report (last day, per deployment) and release of stale lock-holder records.",
+              schedules=(Schedule("15 * * * *", active=True, why="hourly; needs no parameters, changes only "
+                                  "powerops' own lock records"),),
+              tags=("ops", "maintenance")),
+)
+
+
+def _discover(root: Path) -> list[tuple[str, str, str]]:
+    """(flow name, "module:function", "module:ModelName") of every ``@flow(name=...)`` in flows/*.py."""
+    found = []
+    for path in sorted((root / "flows").glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        try:
+            tree = ast.parse(path.read_text())
+        except SyntaxError:
+            continue
+        mod = f"flows.{path.stem}"
+        for node in tree.body:
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for dec in node.decorator_list:
+                if not (isinstance(dec, ast.Call) and getattr(dec.func, "id", None) == "flow"):
+                    continue
+                name = next((k.value.value for k in dec.keywords if k.arg == "name"
+                             and isinstance(k.value, ast.Constant)), node.name.replace("_", "-"))
+                args = node.args.args
+                if len(args) != 1 or not isinstance(args[0].annotation, ast.Name):
+                    continue
+                found.append((str(name), f"{mod}:{node.name}", f"{mod}:{args[0].annotation.id}"))
+    return found
+
+
+@cache
+def procedures() -> dict[str, Procedure]:
+    """Explicit entries plus every discovered flow without one, by deployment name."""
+    out = {p.name: p for p in PROCEDURES if (REPO / (p.flow.split(":")[0].replace(".", "/") + ".py")).exists()}
+    known_flows = {p.flow for p in PROCEDURES}
+    for name, ref, model in _discover(REPO):
+        if ref in known_flows or name in out:
+            continue
+        out[name] = Procedure(name, ref, model, f"{name} (no operations entry yet: no lock, no approval)",
+                              discovered=True)
+    return out
+
+
+def get(name: str) -> Procedure:
+    try:
+        return procedures()[name]
+    except KeyError:
+        raise KeyError(f"unknown procedure {name!r}; known: {', '.join(sorted(procedures()))}") from None
