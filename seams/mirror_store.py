@@ -121,15 +121,21 @@ class LocalStore:
         if work.exists():
             shutil.rmtree(work)
         work.mkdir(mode=0o755)
-        made: set[str] = set()
+        made: set[str] = {""}
+        base, pool = f"{work}/", f"{self.root}/"
         for path, entry in sorted(tree.items()):
             directory = path.rpartition("/")[0]
-            if directory and directory not in made:
-                (work / directory).mkdir(parents=True, exist_ok=True)
-                made.add(directory)
-            src = self.object_path(entry.sha256)
+            if directory not in made:
+                missing = []
+                d = directory
+                while d not in made:
+                    missing.append(d)
+                    d = d.rpartition("/")[0]
+                for m in reversed(missing):
+                    os.mkdir(base + m)
+                    made.add(m)
             try:
-                os.link(src, work / path)
+                os.link(pool + pool_path(entry.sha256), base + path)
             except FileNotFoundError:
                 raise MirrorError(f"{self.label}: pool object {entry.sha256} for {path} is missing") from None
         (work / MANIFEST).write_bytes(manifest)

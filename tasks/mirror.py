@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import queue
 import subprocess
+import sys
 import tempfile
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import httpx
 from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
@@ -26,6 +33,7 @@ from seams.mirror_http import download, fetch, http_client
 from seams.mirror_store import LocalStore, RemoteStore
 
 Store = LocalStore | RemoteStore
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _logger():  # type: ignore[no-untyped-def]
@@ -189,10 +197,12 @@ class DownloadReport:
 
 @task(cache_policy=NO_CACHE)
 def download_files(store: LocalStore, upstream_url: str, downloads: Sequence[Download], concurrency: int = 8,
-                   optional: Sequence[str] = (), label: str = "packages", skipped: int = 0) -> DownloadReport:
+                   optional: Sequence[str] = (), label: str = "packages", skipped: int = 0,
+                   workers: int | None = None) -> DownloadReport:
     """Fetch ``downloads`` into the pool with bounded parallelism, checking size and SHA256 of each.
 
     Interrupted files are resumed (Range) on the next run; files already stored are not in ``downloads``.
+    Many small files are spread over ``workers`` processes (default: by count, up to the cores).
     Progress is published as a Prefect progress artifact.
     """
     log = _logger()
@@ -206,7 +216,7 @@ def download_files(store: LocalStore, upstream_url: str, downloads: Sequence[Dow
         artifact_id = create_progress_artifact(0.0, description=f"mirror download: {label} ({total} files)")
     last_update = start
 
-    def one(d: Download) -> tuple[Download, int, bool, str | None]:
+    def one(client: httpx.Client, d: Download) -> tuple[Download, int, bool, str | None]:
         try:
             res = download(client, d.path, d.size, d.sha256, store.object_path(d.sha256),
                            store.partial_path(d.sha256))
@@ -220,44 +230,113 @@ def download_files(store: LocalStore, upstream_url: str, downloads: Sequence[Dow
         except OSError as exc:
             return d, 0, False, f"{d.path}: {exc}"
 
-    with http_client(upstream_url, max_connections=concurrency) as client, \
-            ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        pending: set[Future[tuple[Download, int, bool, str | None]]] = set()
-        it = iter(downloads)
-        done_count = 0
-        exhausted = False
-        while True:
-            while not exhausted and len(pending) < concurrency * 4:
-                nxt = next(it, None)
-                if nxt is None:
-                    exhausted = True
+    def record(path: str, nbytes: int, resumed: bool, err: str | None) -> None:
+        nonlocal done_count, last_update
+        done_count += 1
+        if err == "missing":
+            report.missing_optional.append(path)
+        elif err:
+            report.failed[path] = err
+            log.warning("download failed: %s", err)
+        else:
+            report.files += 1
+            report.nbytes += nbytes
+            report.resumed += int(resumed)
+        now = time.monotonic()
+        if artifact_id is not None and now - last_update > 1.0:
+            update_progress_artifact(artifact_id, 100.0 * done_count / total)
+            last_update = now
+
+    done_count = 0
+    workers = _worker_count(downloads) if workers is None else workers
+    if workers > 1:
+        _download_in_processes(store, upstream_url, downloads, workers, max(1, min(concurrency, 4)),
+                               optional_set, record)
+    else:
+        with http_client(upstream_url, max_connections=concurrency) as client, \
+                ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+            pending: set[Future[tuple[Download, int, bool, str | None]]] = set()
+            it = iter(downloads)
+            exhausted = False
+            while True:
+                while not exhausted and len(pending) < concurrency * 4:
+                    nxt = next(it, None)
+                    if nxt is None:
+                        exhausted = True
+                        break
+                    pending.add(pool.submit(one, client, nxt))
+                if not pending:
                     break
-                pending.add(pool.submit(one, nxt))
-            if not pending:
-                break
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                d, nbytes, resumed, err = fut.result()
-                done_count += 1
-                if err == "missing":
-                    report.missing_optional.append(d.path)
-                elif err:
-                    report.failed[d.path] = err
-                    log.warning("download failed: %s", err)
-                else:
-                    report.files += 1
-                    report.nbytes += nbytes
-                    report.resumed += int(resumed)
-            now = time.monotonic()
-            if artifact_id is not None and now - last_update > 1.0:
-                update_progress_artifact(artifact_id, 100.0 * done_count / total)
-                last_update = now
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    d, nbytes, resumed, err = fut.result()
+                    record(d.path, nbytes, resumed, err)
     report.seconds = time.monotonic() - start
     if artifact_id is not None:
         update_progress_artifact(artifact_id, 100.0)
     log.info("%s: %d files, %d bytes in %.2fs (%d resumed, %d failed)", label, report.files, report.nbytes,
              report.seconds, report.resumed, len(report.failed))
     return report
+
+
+SMALL_FILES_PER_WORKER = 1500
+
+
+def _worker_count(downloads: Sequence[Download]) -> int:
+    """Worker processes for a download set: many small files are CPU-bound, so use the cores."""
+    small = sum(1 for d in downloads if 0 <= d.size < (256 << 10))
+    return max(1, min(os.cpu_count() or 1, 4, small // SMALL_FILES_PER_WORKER))
+
+
+def _download_in_processes(store: LocalStore, upstream_url: str, downloads: Sequence[Download], workers: int,
+                           threads: int, optional: set[str], record: Callable[[str, int, bool, str | None], None]) -> None:
+    """Spread ``downloads`` over ``workers`` processes (``python -m seams.mirror_http``)."""
+    chunks: list[list[Download]] = [[] for _ in range(workers)]
+    for i, d in enumerate(sorted(downloads, key=lambda d: -max(d.size, 0))):
+        chunks[i % workers].append(d)
+    procs = []
+    for chunk in chunks:
+        proc = subprocess.Popen([sys.executable, "-m", "seams.mirror_http"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(PROJECT_ROOT))
+        assert proc.stdin is not None
+        lines = [json.dumps({"base_url": upstream_url, "threads": threads})]
+        lines += [json.dumps({"path": d.path, "size": d.size, "sha256": d.sha256,
+                              "final": str(store.object_path(d.sha256)),
+                              "partial": str(store.partial_path(d.sha256))}) for d in chunk]
+        proc.stdin.write(("\n".join(lines) + "\n").encode())
+        proc.stdin.close()
+        procs.append((proc, {d.path for d in chunk}))
+    results: queue.Queue[dict[str, Any] | None] = queue.Queue()
+
+    def reader(proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            results.put(json.loads(raw))
+        results.put(None)
+
+    readers = [threading.Thread(target=reader, args=(p,), daemon=True) for p, _ in procs]
+    for t in readers:
+        t.start()
+    seen: set[str] = set()
+    open_readers = len(readers)
+    while open_readers:
+        msg = results.get()
+        if msg is None:
+            open_readers -= 1
+            continue
+        path = str(msg["path"])
+        seen.add(path)
+        if msg["ok"]:
+            record(path, int(msg["nbytes"]), bool(msg["resumed"]), None)
+        elif msg.get("missing") and path in optional:
+            record(path, 0, False, "missing")
+        else:
+            record(path, 0, False, str(msg["error"]))
+    for proc, paths in procs:
+        rc = proc.wait()
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        for path in sorted(paths - seen):
+            record(path, 0, False, f"{path}: download worker exited {rc} before this file: {err.strip()[-300:]}")
 
 
 # -- publishing -----------------------------------------------------------------------------------------

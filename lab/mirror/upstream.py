@@ -229,6 +229,18 @@ class AptUpstream:
         path.write_bytes(bytes(data))
 
 
+def build_bulk_upstream(root: Path, keydir: Path, count: int, payload_size: int, prefix: str = "bulk") -> AptUpstream:
+    """A large signed repository for benchmarks (``count`` ppc64el packages of ``payload_size`` bytes)."""
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    up = AptUpstream(root, ensure_key(keydir, "powerops upstream"), architectures=("ppc64el",))
+    for i in range(count):
+        up.add_package(f"{prefix}{i:05d}", "1.0", "ppc64el", payload_size=payload_size)
+    up.publish()
+    return up
+
+
 def build_apt_upstream(root: Path, keydir: Path, packages: int = 5, payload_size: int = 0,
                        suite: str = "bookworm") -> AptUpstream:
     """A fresh signed repository with ``packages`` ppc64el packages, one arch:all and one amd64 package."""
