@@ -160,6 +160,11 @@ PROCEDURES: tuple[Procedure, ...] = (
                                     "overwritten)"),
               tags=("novalink", "disruptive")),
     # --- operations
+    Procedure("ops-selftest", "flows.ops_selftest:ops_selftest", "flows.ops_selftest:SelftestParams",
+              "Self-test of locks, approvals, redaction and callbacks on this installation (changes nothing).",
+              locks=(LockTarget("selftest", ("target",)),),
+              approval=ApprovalRule(when={"disruptive": (True,)}, reason="self-test marked disruptive"),
+              tags=("ops",)),
     Procedure("housekeeping", "flows.ops_housekeeping:ops_housekeeping",
               "flows.ops_housekeeping:HousekeepingParams",
               "Run history report (last day, per deployment) and release of stale lock-holder records.",

@@ -35,8 +35,9 @@ def deployment_dict(p: Procedure) -> dict[str, Any]:
     if p.parameters:
         d["parameters"] = p.parameters
     if p.schedules:
-        d["schedules"] = [{"cron": s.cron, "timezone": s.timezone, "active": s.active,
-                           **({"parameters": s.parameters} if s.parameters else {})} for s in p.schedules]
+        d["schedules"] = [{"cron": s.cron, "timezone": s.timezone, "active": s.active, "slug": f"{p.name}-{i}",
+                           **({"parameters": s.parameters} if s.parameters else {})}
+                          for i, s in enumerate(p.schedules)]
     return d
 
 
