@@ -59,14 +59,17 @@ def ensure_bridge() -> None:
     rule = ["FORWARD", "-i", BRIDGE, "-o", BRIDGE, "-j", "ACCEPT"]
     if sh(["iptables", "-C", *rule], check=False).returncode != 0:
         sh(["iptables", "-I", *rule[:1], "1", *rule[1:]])
-    with contextlib.suppress(OSError):
-        Path("/proc/sys/net/bridge/bridge-nf-call-iptables").exists()
+    # and nothing from the lab is ever forwarded anywhere else
+    drop = ["FORWARD", "-i", BRIDGE, "!", "-o", BRIDGE, "-j", "DROP"]
+    if sh(["iptables", "-C", *drop], check=False).returncode != 0:
+        sh(["iptables", "-I", *drop[:1], "1", *drop[1:]])
 
 
 def remove_bridge() -> None:
-    rule = ["FORWARD", "-i", BRIDGE, "-o", BRIDGE, "-j", "ACCEPT"]
-    while sh(["iptables", "-C", *rule], check=False).returncode == 0:
-        sh(["iptables", "-D", *rule], check=False)
+    for rule in (["FORWARD", "-i", BRIDGE, "-o", BRIDGE, "-j", "ACCEPT"],
+                 ["FORWARD", "-i", BRIDGE, "!", "-o", BRIDGE, "-j", "DROP"]):
+        while sh(["iptables", "-C", *rule], check=False).returncode == 0:
+            sh(["iptables", "-D", *rule], check=False)
     sh(["ip", "link", "del", BRIDGE], check=False)
 
 
@@ -88,7 +91,8 @@ def ensure_node(node: str, ip: str, hosts: dict[str, str]) -> None:
         sh(["ip", "-n", ns, "addr", "add", f"{ip}/{NETMASK_BITS}", "dev", "eth0"])
         sh(["ip", "-n", ns, "link", "set", "eth0", "up"])
         sh(["ip", "-n", ns, "link", "set", "lo", "up"])
-        sh(["ip", "-n", ns, "route", "add", "default", "via", GATEWAY], check=False)
+    # No default route: lab hosts reach the lab subnet only, never the outside (lookups fail at once).
+    sh(["ip", "-n", ns, "route", "del", "default"], check=False)
     etc = etc_dir(node)
     etc.mkdir(parents=True, exist_ok=True)
     write_hosts(node, hosts)

@@ -14,6 +14,7 @@ docker-py errors are translated to ``DockerError`` naming the host here.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import socket
@@ -117,7 +118,7 @@ def _pump(sock: socket.socket, chan: paramiko.Channel) -> None:
 
 
 _TUNNELS: dict[tuple[str, int, str, str, str], _SshTunnel] = {}
-_CLIENTS: dict[tuple[str, str | None, str], docker.DockerClient] = {}  # one negotiated client per engine
+_CLIENTS: dict[tuple[str, str, str], docker.DockerClient] = {}  # one negotiated client per engine
 _LOCK = threading.Lock()
 
 
@@ -135,17 +136,27 @@ def docker_client(params: DockerParams) -> Iterator[docker.DockerClient]:
         tls: Any = False
     elif params.tls_url:
         base_url = params.tls_url
-        files = _tls_files(params)
-        tls = docker.tls.TLSConfig(client_cert=(files["cert"], files["key"]), ca_cert=files["ca"], verify=True)
+        tls = True
     else:
         raise DockerError(params.name, "Docker host has neither an SSH target nor a TLS URL")
-    cache_key = (base_url, params.tls_url, params.api_version)
+    material = hashlib.sha256(f"{params.tls_ca}|{params.tls_cert}|{params.tls_key}".encode()).hexdigest()
+    cache_key = (base_url, material, params.api_version)
     with _LOCK:
         client = _CLIENTS.get(cache_key)
     if client is None:
         try:
-            client = docker.DockerClient(base_url=base_url, version=params.api_version, timeout=params.timeout,
-                                         tls=tls)
+            # version negotiated after trust_env is off: REQUESTS_CA_BUNDLE & co. in the environment would
+            # otherwise silently replace the daemon's CA given in the block
+            if tls:
+                files = _tls_files(params)
+                tls = docker.tls.TLSConfig(client_cert=(files["cert"], files["key"]), ca_cert=files["ca"],
+                                           verify=True)
+            client = docker.DockerClient(base_url=base_url, version="1.41", timeout=params.timeout, tls=tls)
+            client.api.trust_env = False
+            if params.api_version == "auto":
+                client.api._version = client.api._retrieve_server_version()
+            else:
+                client.api._version = params.api_version
         except docker.errors.DockerException as exc:
             raise HostUnreachable(params.name, f"Docker API not reachable: {exc}") from exc
         with _LOCK:
