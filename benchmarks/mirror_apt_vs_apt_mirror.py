@@ -102,7 +102,7 @@ def engine_child(name: str, dest: str, keyring: str) -> None:
     got = [f for f in idx if f.path in fetched]
     tree.update({f.path: f.entry for f in got})
     tree.update(by_hash_aliases(got))
-    tree.update(package_files(fetched, idx))
+    tree.update(package_files(fetched, idx, spec))
     plan = plan_sync(tree, t.list_pool_objects.fn(store), current)
     rep = t.download_files.fn(store, upstream, plan.downloads, 8, label="packages")
     t.require_no_failures(rep, "packages")

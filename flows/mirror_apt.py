@@ -53,6 +53,8 @@ class MirrorAptParams(BaseModel):
     sources: bool = Field(default=False, description="Also mirror source packages.")
     installer: bool = Field(default=False, description="Also mirror the installer images (SHA256SUMS-listed).")
     translations: bool = Field(default=True, description="Also mirror i18n translations and command-not-found data.")
+    include_packages: list[str] = Field(default_factory=list, description="Only these binary packages "
+                                        "(shell patterns, e.g. docker*); empty: every package (a full mirror).")
     destination: Destination = Field(description="Where the mirror is published.")
     keyring_block: str = Field(default="", description="powerops-mirror-keyring block with the upstream's keys.")
     allow_unsigned: bool = Field(default=False, description="Mirror even without a valid signature (NOT advised).")
@@ -76,7 +78,8 @@ def _keyring(block: str) -> tuple[bytes | None, list[str]]:
 def mirror_apt(params: MirrorAptParams) -> dict[str, Any]:
     log = get_run_logger()
     spec = AptSpec(tuple(params.suites), tuple(params.components), tuple(params.architectures),
-                   params.sources, params.installer, params.translations)
+                   params.sources, params.installer, params.translations,
+                   include_packages=tuple(params.include_packages))
     stores = resolve_destination(params.destination)
     name = params.destination.name
     upstream = params.upstream_url.rstrip("/") + "/"
@@ -113,7 +116,7 @@ def mirror_apt(params: MirrorAptParams) -> dict[str, Any]:
     tree.update({f.path: f.entry for f in got})
     if any(r.acquire_by_hash for r in releases.values()):
         tree.update(by_hash_aliases(got))
-    tree.update(package_files(fetched_idx, index_files))
+    tree.update(package_files(fetched_idx, index_files, spec))
 
     plan = plan_sync(tree, list_pool_objects(stores.local), current)
     publish_plan_artifact("apt", name, plan, params.dry_run)

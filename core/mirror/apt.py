@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import gzip
 import lzma
 import re
@@ -29,6 +30,7 @@ class AptSpec:
     installer: bool = False
     translations: bool = True
     contents: bool = False
+    include_packages: tuple[str, ...] = ()  # fnmatch patterns of binary package names; () = all
 
     def __post_init__(self) -> None:
         if not self.suites:
@@ -49,7 +51,11 @@ class AptSpec:
             "suites": list(self.suites), "components": list(self.components),
             "architectures": list(self.architectures), "sources": self.sources, "installer": self.installer,
             "translations": self.translations, "contents": self.contents,
+            **({"include_packages": list(self.include_packages)} if self.include_packages else {}),
         }
+
+    def wants(self, package: str) -> bool:
+        return not self.include_packages or any(fnmatch.fnmatchcase(package, p) for p in self.include_packages)
 
 
 @dataclass(frozen=True)
@@ -158,8 +164,12 @@ def pick_variant(available: Mapping[str, bytes], group_files: list[IndexFile]) -
     return None
 
 
-def package_files(indexes: Mapping[str, bytes], files: list[IndexFile]) -> dict[str, FileEntry]:
-    """Pool files listed by the fetched Packages/Sources indexes (``indexes``: path -> raw bytes)."""
+def package_files(indexes: Mapping[str, bytes], files: list[IndexFile], spec: AptSpec | None = None) -> dict[str, FileEntry]:
+    """Pool files listed by the fetched Packages/Sources indexes (``indexes``: path -> raw bytes).
+
+    With ``spec.include_packages`` only matching binary packages are taken (a partial mirror: the signed
+    indexes stay as upstream published them, clients install only what is there).
+    """
     groups: dict[str, list[IndexFile]] = {}
     for f in files:
         if f.kind in ("packages", "sources"):
@@ -175,9 +185,12 @@ def package_files(indexes: Mapping[str, bytes], files: list[IndexFile]) -> dict[
         text = decompress(chosen.path, indexes[chosen.path]).decode("utf-8", errors="replace")
         if chosen.kind == "packages":
             for p in parse_packages(text):
-                _add(out, p.filename, FileEntry(p.size, p.sha256))
+                if spec is None or spec.wants(p.name):
+                    _add(out, p.filename, FileEntry(p.size, p.sha256))
         else:
             for s in parse_sources(text):
+                if spec is not None and not spec.wants(s.name):
+                    continue
                 for path, entry in s.files.items():
                     _add(out, path, entry)
     return out

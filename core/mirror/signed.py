@@ -125,7 +125,14 @@ def parse_gpgv_status(status: str, exit_code: int) -> SignatureVerdict:
             problems.append(f"{_BAD[code]}" + (f" ({detail})" if detail else ""))
     if exit_code != 0 and not problems:
         problems.append(f"gpgv exited {exit_code}")
-    valid = exit_code == 0 and goodsig > 0 and len(good) >= goodsig and not problems
+    # apt's rule: one good signature by a keyring key suffices (archives are signed by several keys and a
+    # keyring may hold only some); a BAD, expired or revoked signature spoils everything.
+    fatal = [p for p in problems if not p.startswith(("cannot check signature", _BAD["NO_PUBKEY"]))]
+    if good:
+        problems = fatal
+    valid = goodsig > 0 and len(good) > 0 and not fatal and (exit_code == 0 or bool(good))
+    if exit_code not in (0, 2):  # 1: bad signature; 2: some signature could not be checked
+        valid = False
     return SignatureVerdict(valid=valid, fingerprints=tuple(dict.fromkeys(good)), problems=tuple(problems))
 
 

@@ -203,3 +203,24 @@ def test_ssh_mirror_host_and_real_apt_get(apt_upstream, mirror_env):
         src.unlink(missing_ok=True)
         (root / f"etc/apt/keyrings/powerops-{up.name}.gpg").unlink(missing_ok=True)
         chroot(mirror_env, "rm", "-rf", "/var/lib/apt/lists")
+
+
+def test_download_worker_processes(apt_upstream, local_root):
+    """The multi-process download path (used for thousands of small files) checks every file the same way."""
+    from core.mirror.plan import Download
+    from seams.mirror_store import LocalStore
+    from tasks.mirror import download_files
+
+    up = apt_upstream
+    store = LocalStore(local_root / up.name)
+    store.ensure_layout()
+    debs = up.repo.packages()
+    items = [Download(str(p.relative_to(up.repo.root)), p.stat().st_size, sha(p)) for p in debs]
+    bad = Download(items[0].path, items[0].size, "0" * 64)
+    missing = Download("pool/main/n/nope/nope_1_ppc64el.deb", 10, "1" * 64)
+    report = download_files.fn(store, up.url, [*items[1:], bad, missing], workers=2, optional=[missing.path])
+    assert report.files == len(items) - 1
+    assert list(report.failed) == [bad.path] and "checksum mismatch" in report.failed[bad.path]
+    assert report.missing_optional == [missing.path]
+    for d in items[1:]:
+        assert sha(store.object_path(d.sha256)) == d.sha256

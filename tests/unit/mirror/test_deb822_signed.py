@@ -126,3 +126,14 @@ def test_dearmor(fixtures):
     assert dearmor(binary) == binary
     with pytest.raises(MalformedIndex):
         dearmor(b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n\n!!!!\n-----END PGP PUBLIC KEY BLOCK-----\n")
+
+
+def test_gpgv_two_signers_one_known(fixtures):
+    """An archive signed by two keys, only one in the keyring: good (apt's rule); a BADSIG never is."""
+    good, _ = status(fixtures, "good")
+    other = ("[GNUPG:] NEWSIG\n[GNUPG:] ERRSIG 0123456789ABCDEF 22 10 01 1795559888 9 "
+             + "B" * 40 + "\n[GNUPG:] NO_PUBKEY 0123456789ABCDEF\n")
+    v = parse_gpgv_status(good + other, 2)
+    assert v.valid and v.fingerprints == (FPR,)
+    bad = good + "[GNUPG:] NEWSIG\n[GNUPG:] BADSIG 0123456789ABCDEF x\n"
+    assert not parse_gpgv_status(bad, 1).valid

@@ -104,3 +104,14 @@ def test_manifest_round_trip_and_pool_path():
     assert pool_path(digest) == f".pool/sha256/{digest[:2]}/{digest}"
     with pytest.raises(MalformedIndex):
         pool_path("../../etc")
+
+
+def test_partial_mirror_by_package_patterns(fixtures):
+    rel = parse_release((fixtures / "apt" / "Release").read_text())
+    spec = AptSpec(("bookworm",), include_packages=("powerops-*",))
+    files = select_index_files(rel, "bookworm", spec)
+    raw = (fixtures / "apt" / "Packages-ppc64el").read_bytes()
+    pool = package_files({"dists/bookworm/main/binary-ppc64el/Packages": raw}, files, spec)
+    assert sorted(p.rsplit("/", 1)[1] for p in pool) == ["powerops-data_1.0_all.deb", "powerops-hello_1.0_ppc64el.deb"]
+    assert spec.as_dict()["include_packages"] == ["powerops-*"]
+    assert "include_packages" not in AptSpec(("bookworm",)).as_dict()
