@@ -1,0 +1,1 @@
+"""Docker swarm with haproxy in front: pure models, planners, parsers, rendering inputs and statistics."""

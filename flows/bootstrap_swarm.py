@@ -1,0 +1,125 @@
+"""Flow bootstrap-swarm (seed: "Creating a swarm cluster").
+
+Facts -> plan -> apply: every engine of the inventory says whether it is in a swarm; the first inventory manager
+that already manages one is the anchor (else the first manager is ``swarm init``-ed with its address); the others
+join with the right token; a node of another swarm is reported and left alone; the attachable overlay network is
+created; then every node must be Ready/Active. A dry run publishes the plan and changes nothing; a re-run on a
+converged swarm plans nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from pydantic import BaseModel, Field
+
+from blocks.docker_host import DockerHost
+from blocks.swarm import SwarmInventory
+from core.swarm.errors import ForeignSwarm, SwarmError
+from core.swarm.models import ClusterState
+from core.swarm.plan import BootstrapPlan, InventoryHost, plan_bootstrap
+from tasks.swarm import (
+    activate_node,
+    create_overlay_network,
+    init_swarm,
+    join_swarm,
+    read_cluster_state,
+    read_host_swarm_state,
+    set_dispatcher_heartbeat,
+    wait_for_swarm_nodes,
+)
+
+
+class BootstrapSwarmParams(BaseModel):
+    """Which inventory to make one swarm, and whether to only show the plan."""
+
+    inventory: str = Field(description="Swarm inventory block name (managers, workers, network).")
+    dry_run: bool = Field(default=False, description="Publish the plan and change nothing.")
+    ready_timeout_s: float = Field(default=90, gt=0, description="Seconds to wait for every node Ready/Active.")
+
+
+def plan_markdown(plan: BootstrapPlan) -> str:
+    lines = [f"## Swarm bootstrap plan (anchor `{plan.anchor}`)", ""]
+    if plan.steps:
+        lines += ["| step | host | reason |", "|---|---|---|", *[f"| {s.action} | {s.host} | {s.reason} |"
+                                                              for s in plan.steps]]
+    else:
+        lines.append("**Nothing to change**: every node is already in the swarm, Ready/Active, network present.")
+    if plan.keep:
+        lines += ["", "| unchanged | why |", "|---|---|", *[f"| {k} | {w} |" for k, w in plan.keep]]
+    if plan.problems:
+        lines += ["", "### Reported, not changed", *[f"* {p}" for p in plan.problems]]
+    return "\n".join(lines) + "\n"
+
+
+@flow(name="bootstrap-swarm")
+def bootstrap_swarm(params: BootstrapSwarmParams) -> dict[str, object]:
+    logger = get_run_logger()
+    t0 = time.monotonic()
+    inv = SwarmInventory.load(params.inventory)
+    names = [*inv.managers, *inv.workers]
+    if len(set(names)) != len(names):
+        raise SwarmError(f"inventory {params.inventory} names a host twice: {names}")
+    hosts = {n: DockerHost.load(n) for n in names}
+    inventory = [InventoryHost(n, hosts[n].address, "manager") for n in inv.managers] + \
+                [InventoryHost(n, hosts[n].address, "worker") for n in inv.workers]
+
+    futures = {n: read_host_swarm_state.submit(hosts[n]) for n in names}
+    states = {n: f.result() for n, f in futures.items()}
+    cluster: ClusterState | None = None
+    for n in inv.managers:  # the anchor: first inventory manager that already manages a swarm
+        if states[n].is_manager and states[n].local_state == "active":
+            cluster = dataclasses.replace(read_cluster_state(hosts[n]), anchor=n)
+            break
+    plan = plan_bootstrap(inventory, states, cluster, inv.network, inv.dispatcher_heartbeat_s)
+    create_markdown_artifact(key="swarm-bootstrap-plan", markdown=plan_markdown(plan),
+                             description=f"bootstrap-swarm plan for {params.inventory}")
+    planned = [f"{s.action} {s.host}" for s in plan.steps]
+    if params.dry_run:
+        logger.info("dry run: %d step(s) planned, none applied", len(plan.steps))
+        return {"planned": planned, "applied": [], "problems": plan.problems, "dry_run": True}
+
+    if cluster is None and not any(s.action == "init" for s in plan.steps):
+        raise ForeignSwarm("; ".join(plan.problems))
+    anchor = hosts[plan.anchor]
+    applied: list[str] = []
+    for step in plan.steps:
+        if step.action == "init":
+            init_swarm(anchor, inv.dispatcher_heartbeat_s)
+        elif step.action == "join-manager":
+            join_swarm(hosts[step.host], anchor, "manager")
+        elif step.action == "join-worker":
+            join_swarm(hosts[step.host], anchor, "worker")
+        elif step.action == "activate":
+            activate_node(anchor, step.target)
+        elif step.action == "create-network":
+            create_overlay_network(anchor, step.target)
+        elif step.action == "set-heartbeat":
+            if "init" in [s.action for s in plan.steps]:
+                continue  # init already applied it
+            set_dispatcher_heartbeat(anchor, float(step.target))
+        applied.append(f"{step.action} {step.host}")
+    foreign = {h for h, _ in plan.foreign}
+    members = [i for i in inventory if i.name not in foreign]
+    final = wait_for_swarm_nodes(anchor, [hosts[i.name] for i in members], members, params.ready_timeout_s)
+    rows = [{"node": n.hostname, "role": n.role, "state": n.state, "availability": n.availability,
+             "address": n.addr, "leader": n.leader} for n in final.nodes]
+    create_table_artifact(key="swarm-nodes", table=rows,
+                          description=f"swarm {final.cluster_id[:12]}: nodes after bootstrap")
+    seconds = round(time.monotonic() - t0, 2)
+    create_markdown_artifact(
+        key="swarm-bootstrap-summary", description="bootstrap-swarm summary",
+        markdown=f"## Swarm `{final.cluster_id[:12]}`\n\n* applied: {', '.join(applied) or 'nothing (converged)'}\n"
+                 f"* verified: {len(members)} inventory node(s) Ready/Active, network `{inv.network}`\n"
+                 f"* reported: {'; '.join(plan.problems) or 'nothing'}\n* {seconds} s\n")
+    summary: dict[str, object] = {"cluster_id": final.cluster_id, "anchor": plan.anchor, "planned": planned,
+                                  "applied": applied, "nodes": rows, "problems": plan.problems,
+                                  "seconds": seconds, "dry_run": False}
+    if plan.foreign:
+        raise ForeignSwarm("; ".join(f"{h}: {d} - left alone" for h, d in plan.foreign))
+    if plan.problems:
+        logger.warning("reported, not changed: %s", "; ".join(plan.problems))
+    return summary

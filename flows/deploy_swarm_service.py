@@ -1,0 +1,210 @@
+"""Flow deploy-swarm-service (seed: "Running an application in a swarm cluster" and its haproxy).
+
+The whoami service from the registry, global or replicated, with the site content bind-mounted as the seed does
+with NFS; haproxy in front: on its own host in front of every node's published port (seed layout; needs the
+routing mesh, or host-mode publishing = global mode), or attached to the overlay resolving ``tasks.<service>``
+through Docker's DNS (service in ``dnsrr`` mode). The layout follows what the cluster supports (IPVS or not)
+and the flow says which was chosen. haproxy's config is rendered, checked with the real ``haproxy -c -f``,
+installed, reloaded gracefully, and every backend must be UP in the stats CSV.
+A re-run on a converged service plans nothing and changes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.futures import wait
+from pydantic import BaseModel, Field
+
+from blocks.docker_host import DockerHost
+from blocks.registry import RegistryTarget
+from blocks.ssh import SshTarget
+from blocks.swarm import HaproxyHost, SwarmInventory
+from core.swarm import haproxy as hx
+from core.swarm import service as svc
+from core.swarm.errors import SwarmError
+from tasks.haproxy import (
+    container_config_dir,
+    ensure_haproxy_container,
+    ensure_haproxy_image,
+    install_container_config,
+    install_haproxy_config,
+    reload_haproxy,
+    validate_haproxy_config,
+    validate_haproxy_config_in_image,
+    wait_for_backends_up,
+)
+from tasks.image import find_image
+from tasks.registry import pull_image
+from tasks.swarm import (
+    create_swarm_service,
+    read_cluster_state,
+    read_ipvs_support,
+    read_service_state,
+    update_swarm_service,
+    wait_for_service,
+    write_site_content,
+)
+
+
+class DeploySwarmServiceParams(BaseModel):
+    """The service, its mode and front end. Registry credentials come from a registry block (by name)."""
+
+    inventory: str = Field(description="Swarm inventory block name.")
+    service: str = Field(default="whoami", pattern=r"^[a-z0-9][a-z0-9-]{0,40}$", description="Service name.")
+    image: str = Field(description="Image reference in the registry, e.g. 10.250.77.11:5000/powerops/whoami:1.")
+    registry: str | None = Field(default=None, description="Registry block name (credentials sent to the nodes).")
+    mode: str = Field(default="replicated", pattern="^(global|replicated)$", description="global or replicated.")
+    replicas: int = Field(default=10, ge=1, le=200, description="Replicas (replicated mode).")
+    layout: str = Field(default="auto", pattern="^(auto|seed|dns)$",
+                        description="Front end: auto (detect), seed (haproxy host + published ports), dns.")
+    port: int = Field(default=80, ge=1, le=65535, description="Port the application listens on in the container.")
+    published_port: int = Field(default=8080, ge=1, le=65535, description="Port published on the nodes (seed).")
+    constraints: list[str] = Field(default_factory=lambda: ["node.role==worker"],
+                                   description="Placement constraints (keep tasks off the managers).")
+    max_replicas_per_node: int = Field(default=0, ge=0, description="Placement limit per node (0 = none).")
+    site_dir: str | None = Field(default="/srv/powerops/whoami-site",
+                                 description="Host directory bind-mounted read-only as the site content.")
+    site_target: str = Field(default="/srv/www/site", description="Where the site content appears in tasks.")
+    site_files: dict[str, str] = Field(default_factory=lambda: {"motd": "served by a powerops swarm service\n"},
+                                       description="Files written into site_dir on every node (empty: the "
+                                       "directory is shared storage you manage, e.g. NFS).")
+    haproxy_base_image: str | None = Field(default=None, description="DNS layout: base image the haproxy image "
+                                           "is built FROM (on the haproxy docker host).")
+    build_host: str | None = Field(default=None, description="DNS layout: SSH target block name of the build "
+                                   "host that fetches haproxy's packages.")
+    haproxy_image: str = Field(default="powerops/haproxy:2.6", description="DNS layout: haproxy image tag.")
+    prepull: str = Field(default="missing", pattern="^(always|missing|never)$",
+                         description="Pull the image on every node before creating the service: always, only "
+                         "where it is missing, or never. Needed where engines never pull for tasks (offline sites "
+                         "with DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1); pin the image by digest to be exact.")
+    convergence_timeout_s: float = Field(default=120, gt=0, description="Deadline for all tasks Running.")
+    dry_run: bool = Field(default=False, description="Publish the plan and change nothing.")
+
+
+def _plan_markdown(p: DeploySwarmServiceParams, layout: svc.Layout, plan: svc.DeployPlan, hx_note: str,
+                   site_note: str, config: str) -> str:
+    return (f"## Deploy `{p.service}` ({p.mode}{f', {p.replicas} replicas' if p.mode == 'replicated' else ''})\n\n"
+            f"* layout: **{layout.name}** (endpoint {layout.endpoint_mode}, publish {layout.publish_mode}): "
+            f"{layout.reason}\n* service: **{plan.action}** ({plan.reason})\n* site content: {site_note}\n"
+            f"* haproxy: {hx_note}\n\n```\n{config}```\n")
+
+
+@flow(name="deploy-swarm-service")
+def deploy_swarm_service(params: DeploySwarmServiceParams) -> dict[str, object]:
+    logger = get_run_logger()
+    t0 = time.monotonic()
+    inv = SwarmInventory.load(params.inventory)
+    anchor = DockerHost.load(inv.managers[0])
+    nodes_hosts = {n: DockerHost.load(n) for n in [*inv.managers, *inv.workers]}
+    cluster = read_cluster_state(anchor)
+    if not cluster.cluster_id:
+        raise SwarmError(f"{anchor.name} is not a swarm manager: run bootstrap-swarm first")
+    ipvs_f = [read_ipvs_support.submit(h) for h in nodes_hosts.values()]
+    ipvs = all(f.result() for f in ipvs_f)
+    layout = svc.choose_layout(params.layout, ipvs, params.mode)
+    logger.info("front-end layout: %s (%s)", layout.name, layout.reason)
+
+    mounts = ((("bind", params.site_dir, params.site_target),) if params.site_dir else ())
+    spec = svc.ServiceSpec(
+        name=params.service, image=params.image, mode=params.mode, replicas=params.replicas, network=inv.network,
+        endpoint_mode=layout.endpoint_mode, port=params.port,
+        published_port=params.published_port if layout.name == "seed" else None,
+        publish_mode=layout.publish_mode if layout.publish_mode != "none" else "ingress",
+        constraints=tuple(params.constraints), mounts=mounts, init=True,
+        max_replicas_per_node=params.max_replicas_per_node)
+    live = read_service_state(anchor, params.service)
+    plan = svc.plan_deploy(spec, live)
+    eligible = [n for n in cluster.nodes if n.ready_active and svc.eligible_count([n], params.constraints)]
+    by_addr = {h.address: h for h in nodes_hosts.values()}
+
+    # haproxy configuration for the chosen layout
+    if layout.name == "seed":
+        servers = tuple(hx.Server(by_addr[n.addr].name if n.addr in by_addr else n.hostname, n.addr,
+                                  params.published_port) for n in eligible)
+        cfg = hx.HaproxyConfig("seed", inv.lb_port, inv.lb_stats_port, inv.lb_stats_uri, params.service,
+                               params.port, servers=servers)
+        expected_backends = len(servers)
+    else:
+        cfg = hx.HaproxyConfig("dns", inv.lb_port, inv.lb_stats_port, inv.lb_stats_uri, params.service,
+                               params.port, slots=max(20, params.replicas + 5))
+        expected_backends = params.replicas if params.mode == "replicated" else len(eligible)
+    text = hx.render_config(cfg)
+    lb_docker = DockerHost.load(inv.lb_docker_host or inv.managers[0])
+    url, stats_url = hx.endpoints(layout.name, HaproxyHost.load(inv.load_balancer).address if layout.name == "seed"
+                                  and inv.load_balancer else None, lb_docker.address, inv.lb_port,
+                                  inv.lb_stats_port, inv.lb_stats_uri)
+    hx_where = (f"host {inv.load_balancer}" if layout.name == "seed"
+                else f"container {hx.container_name(params.service)} on {lb_docker.name}, overlay {inv.network}")
+    site_note = (f"{len(params.site_files)} file(s) into {params.site_dir} on every node" if params.site_files
+                 else f"{params.site_dir or 'none'} (managed outside)")
+    create_markdown_artifact(key="swarm-deploy-plan", description=f"deploy-swarm-service plan for {params.service}",
+                             markdown=_plan_markdown(params, layout, plan, f"{hx_where}; {url}", site_note, text))
+    if params.dry_run:
+        return {"layout": layout.name, "service_action": plan.action, "planned": [plan.action], "applied": [],
+                "url": url, "stats_url": stats_url, "dry_run": True}
+
+    changed: list[str] = []
+    registry = RegistryTarget.load(params.registry) if params.registry else None
+    if params.site_dir and params.site_files:
+        for h in nodes_hosts.values():
+            for f in write_site_content(h, params.site_dir, params.site_files):
+                changed.append(f"site file {f} on {h.name}")
+    if registry is not None and params.prepull != "never":
+        # engines started with DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 (no route to Docker Hub) never pull for a
+        # task: the image must be on every node first.
+        need = [h for h in nodes_hosts.values()
+                if params.prepull == "always" or find_image(h, params.image) is None]
+        pulls = [pull_image.submit(h, params.image, registry) for h in need]
+        wait(pulls)
+        for h, f in zip(need, pulls, strict=True):
+            f.result()
+            changed.append(f"pulled {params.image} on {h.name}")
+    labels = {svc.LAYOUT_LABEL: layout.name}
+    if plan.action == "create":
+        create_swarm_service(anchor, spec, registry, labels)
+        changed.append(f"created service {params.service}")
+    elif plan.action == "update":
+        update_swarm_service(anchor, spec, registry, labels)
+        changed.append(f"updated service {params.service}")
+    conv = wait_for_service(anchor, params.service, plan.spec_hash, list(params.constraints),
+                            params.convergence_timeout_s)
+
+    if layout.name == "seed":
+        if not inv.load_balancer:
+            raise SwarmError("the seed layout needs load_balancer (an haproxy host block) in the inventory")
+        lb = HaproxyHost.load(inv.load_balancer)
+        if validate_haproxy_config(lb, text):
+            install_haproxy_config(lb, text)
+            reload_haproxy(lb)
+            changed.append(f"haproxy config installed and reloaded on {lb.name}")
+    else:
+        if not (params.haproxy_base_image and params.build_host):
+            raise SwarmError("the DNS layout runs haproxy in a container: give haproxy_base_image and build_host")
+        image_id = ensure_haproxy_image(lb_docker, SshTarget.load(params.build_host), params.haproxy_base_image,
+                                        params.haproxy_image)
+        cfg_dir = container_config_dir(lb_docker, params.service)
+        differs = validate_haproxy_config_in_image(lb_docker, image_id, cfg_dir, text)
+        if differs:
+            install_container_config(lb_docker, cfg_dir, text)
+        did = ensure_haproxy_container(lb_docker, hx.container_name(params.service), image_id, inv.network,
+                                       cfg_dir, [inv.lb_port, inv.lb_stats_port], differs)
+        if did != "unchanged":
+            changed.append(f"haproxy container {did} on {lb_docker.name}")
+    backends = wait_for_backends_up(stats_url, expected_backends, 60.0)
+    rows = [{"server": s.name, "address": s.addr, "status": s.status, "check": s.check_status} for s in backends]
+    create_table_artifact(key="swarm-haproxy-backends", table=rows,
+                          description=f"haproxy backends of {params.service} ({layout.name} layout): all UP")
+    seconds = round(time.monotonic() - t0, 2)
+    create_markdown_artifact(
+        key="swarm-deploy-summary", description="deploy-swarm-service summary",
+        markdown=f"## `{params.service}` deployed\n\n* layout: {layout.name} ({layout.reason})\n"
+                 f"* changed: {'; '.join(changed) or 'nothing (converged)'}\n"
+                 f"* verified: {conv.running}/{conv.desired} tasks running, {len(backends)} haproxy backends UP\n"
+                 f"* service URL {url}, stats {stats_url}\n* {seconds} s\n")
+    return {"layout": layout.name, "reason": layout.reason, "service_action": plan.action,
+            "planned": [] if plan.action == "none" else [plan.action], "applied": changed,
+            "running": conv.running, "desired": conv.desired, "backends": rows, "url": url,
+            "stats_url": stats_url, "seconds": seconds, "dry_run": False}

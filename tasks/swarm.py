@@ -1,0 +1,304 @@
+"""Thin swarm tasks: read state, init/join, network, service create/update, waits, node down/up.
+
+Every read and change goes through the Docker SDK via ``DockerHost.client()`` (errors translated by
+``seams.docker.call``). Join tokens are read inside the join task from the anchor manager: they never travel as
+task parameters, results, logs or artifacts.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from blocks.docker_host import DockerHost
+from blocks.registry import RegistryTarget
+from blocks.ssh import SshTarget
+from core.errors import InvalidInput
+from core.swarm import models as m
+from core.swarm import service as svc
+from core.swarm.errors import ConvergenceTimeout, SwarmError
+from core.swarm.plan import InventoryHost, not_ready
+from seams.docker import call
+
+SWARM_PORT = 2377
+
+
+@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=1, task_run_name="read swarm state of {host.name}")
+def read_host_swarm_state(host: DockerHost) -> m.HostSwarmState:
+    with host.client() as client:
+        info = call(host.name, "docker info", client.info)
+    return m.parse_host_state(host.name, host.address, info)
+
+
+def _cluster(host: DockerHost, client: Any) -> m.ClusterState:
+    attrs = call(host.name, "inspect swarm", lambda: client.api.inspect_swarm())
+    nodes = call(host.name, "list nodes", lambda: client.api.nodes())
+    nets = call(host.name, "list networks", lambda: client.api.networks())
+    return m.parse_cluster(host.name, attrs, nodes, nets)
+
+
+@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=1, task_run_name="read swarm cluster from {host.name}")
+def read_cluster_state(host: DockerHost) -> m.ClusterState:
+    with host.client() as client:
+        return _cluster(host, client)
+
+
+@task(cache_policy=NO_CACHE, task_run_name="swarm init on {host.name}")
+def init_swarm(host: DockerHost, heartbeat_s: float | None) -> str:
+    """``docker swarm init --advertise-addr <address>``; returns the new node ID."""
+    spec: dict[str, Any] = {}
+    with host.client() as client:
+        if heartbeat_s is not None:
+            spec = client.api.create_swarm_spec(dispatcher_heartbeat_period=int(heartbeat_s * 1e9))
+        node_id = call(host.name, "swarm init", lambda: client.api.init_swarm(
+            advertise_addr=host.address, listen_addr=f"{host.address}:{SWARM_PORT}", swarm_spec=spec or None))
+    get_run_logger().info("%s: swarm initialised (node %s)", host.name, str(node_id)[:12])
+    return str(node_id)
+
+
+@task(cache_policy=NO_CACHE, task_run_name="swarm join {host.name} as {role}")
+def join_swarm(host: DockerHost, anchor: DockerHost, role: str) -> None:
+    """Join ``host`` to the anchor manager's swarm; the token is read here, never passed around."""
+    if role not in ("manager", "worker"):
+        raise InvalidInput(f"role must be manager or worker, not {role!r}")
+    with anchor.client() as ac:
+        tokens = call(anchor.name, "read join tokens", lambda: ac.api.inspect_swarm())["JoinTokens"]
+    token = tokens["Manager" if role == "manager" else "Worker"]
+    with host.client() as client:
+        call(host.name, f"swarm join as {role}", lambda: client.api.join_swarm(
+            remote_addrs=[f"{anchor.address}:{SWARM_PORT}"], join_token=token,
+            listen_addr=f"{host.address}:{SWARM_PORT}", advertise_addr=host.address))
+    get_run_logger().info("%s joined the swarm of %s as %s", host.name, anchor.name, role)
+
+
+@task(cache_policy=NO_CACHE, task_run_name="activate node {node_id:.12} via {anchor.name}")
+def activate_node(anchor: DockerHost, node_id: str) -> None:
+    with anchor.client() as client:
+        node = call(anchor.name, f"inspect node {node_id}", lambda: client.nodes.get(node_id))
+        spec = dict(node.attrs["Spec"], Availability="active")
+        call(anchor.name, f"activate node {node_id}", lambda: node.update(spec))
+
+
+@task(cache_policy=NO_CACHE, task_run_name="create overlay network {name} on {anchor.name}")
+def create_overlay_network(anchor: DockerHost, name: str) -> str:
+    with anchor.client() as client:
+        net = call(anchor.name, f"create network {name}", lambda: client.networks.create(
+            name, driver="overlay", attachable=True, scope="swarm",
+            labels={"org.powerops.managed-by": "bootstrap-swarm"}))
+    return str(net.id)
+
+
+@task(cache_policy=NO_CACHE, task_run_name="set dispatcher heartbeat on {anchor.name}")
+def set_dispatcher_heartbeat(anchor: DockerHost, seconds: float) -> None:
+    with anchor.client() as client:
+        call(anchor.name, "update swarm", lambda: client.swarm.update(
+            dispatcher_heartbeat_period=int(seconds * 1e9)))
+
+
+@task(cache_policy=NO_CACHE, task_run_name="wait for swarm nodes Ready/Active")
+def wait_for_swarm_nodes(anchor: DockerHost, hosts: list[DockerHost], inventory: list[InventoryHost],
+                         timeout: float = 60.0) -> m.ClusterState:
+    deadline = time.monotonic() + timeout
+    missing: list[str] = []
+    while True:
+        states = {h.name: read_host_swarm_state.fn(h) for h in hosts}
+        with anchor.client() as client:
+            cluster = _cluster(anchor, client)
+        missing = not_ready(inventory, {i.name: states[h.name] for i, h in zip(inventory, hosts, strict=True)},
+                            cluster)
+        if not missing:
+            return cluster
+        if time.monotonic() > deadline:
+            raise SwarmError(f"nodes not Ready/Active after {timeout:.0f}s: {'; '.join(missing)}")
+        time.sleep(0.5)
+
+
+@task(cache_policy=NO_CACHE, task_run_name="swarm leave on {host.name}")
+def leave_swarm(host: DockerHost, force: bool = False) -> bool:
+    """Leave the swarm (``--force`` on the last manager). False when the engine was not in a swarm."""
+    with host.client() as client:
+        state = m.parse_host_state(host.name, host.address, call(host.name, "docker info", client.info))
+        if not state.in_swarm:
+            return False
+        call(host.name, "swarm leave", lambda: client.api.leave_swarm(force=force))
+    return True
+
+
+@task(cache_policy=NO_CACHE, task_run_name="detect IPVS on {host.name}")
+def read_ipvs_support(host: DockerHost) -> bool:
+    """The routing mesh and VIPs need IPVS in the kernel: loaded (/proc/net/ip_vs) or loadable."""
+    conn = host.ssh.connect()
+    if conn.run(["test", "-e", "/proc/net/ip_vs"], check=False).ok:
+        return True
+    return bool(conn.run(["modprobe", "-n", "-q", "ip_vs"], check=False).ok)
+
+
+# ---- services --------------------------------------------------------------------------------------------------
+
+def _service_state(anchor: DockerHost, client: Any, name: str) -> m.ServiceState | None:
+    import docker.errors
+
+    try:
+        attrs = client.api.inspect_service(name)
+    except docker.errors.NotFound:
+        return None
+    except docker.errors.APIError as exc:
+        raise SwarmError(f"{anchor.name}: inspect service {name} failed: {exc.explanation or exc}") from exc
+    tasks = call(anchor.name, f"list tasks of {name}", lambda: client.api.tasks(filters={"service": attrs["ID"]}))
+    return m.parse_service(attrs, tasks, svc.HASH_LABEL)
+
+
+@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=1, task_run_name="read service {name}")
+def read_service_state(anchor: DockerHost, name: str) -> m.ServiceState | None:
+    with anchor.client() as client:
+        return _service_state(anchor, client, name)
+
+
+def _login(anchor: DockerHost, client: Any, registry: RegistryTarget | None) -> None:
+    """docker-py sends the registry credentials of the image's registry with create/update
+    (``--with-registry-auth``) once the client has logged in."""
+    if registry is None:
+        return
+    call(anchor.name, f"login to {registry.address}", lambda: client.login(
+        username=registry.username, password=registry.password.get_secret_value(), registry=registry.address))
+
+
+@task(cache_policy=NO_CACHE, task_run_name="create service {spec.name}")
+def create_swarm_service(anchor: DockerHost, spec: svc.ServiceSpec, registry: RegistryTarget | None,
+                         extra_labels: dict[str, str] | None = None) -> str:
+    api = svc.api_spec(spec)
+    labels = {svc.HASH_LABEL: svc.spec_hash(spec), svc.MANAGED_LABEL: "deploy-swarm-service", **(extra_labels or {})}
+    with anchor.client() as client:
+        _login(anchor, client, registry)
+        res = call(anchor.name, f"create service {spec.name}", lambda: client.api.create_service(
+            api["TaskTemplate"], name=spec.name, labels=labels, mode=api["Mode"],
+            update_config=api["UpdateConfig"], endpoint_spec=api["EndpointSpec"]))
+    return str(res["ID"])
+
+
+@task(cache_policy=NO_CACHE, task_run_name="update service {spec.name}")
+def update_swarm_service(anchor: DockerHost, spec: svc.ServiceSpec, registry: RegistryTarget | None,
+                         extra_labels: dict[str, str] | None = None, force: bool = False) -> None:
+    api = svc.api_spec(spec)
+    labels = {svc.HASH_LABEL: svc.spec_hash(spec), svc.MANAGED_LABEL: "deploy-swarm-service", **(extra_labels or {})}
+    with anchor.client() as client:
+        _login(anchor, client, registry)
+        cur = call(anchor.name, f"inspect service {spec.name}", lambda: client.api.inspect_service(spec.name))
+        template = dict(api["TaskTemplate"])
+        if force:
+            template["ForceUpdate"] = int(cur["Spec"]["TaskTemplate"].get("ForceUpdate") or 0) + 1
+        call(anchor.name, f"update service {spec.name}", lambda: client.api.update_service(
+            cur["ID"], cur["Version"]["Index"], task_template=template, name=spec.name, labels=labels,
+            mode=api["Mode"], update_config=api["UpdateConfig"], endpoint_spec=api["EndpointSpec"]))
+
+
+@task(cache_policy=NO_CACHE, task_run_name="force update of service {name}")
+def force_update_service(anchor: DockerHost, name: str) -> None:
+    """``docker service update --force``: restart the tasks so the scheduler spreads them again (swarm does
+    not rebalance when a node returns). The spec and its hash label stay as they are."""
+    with anchor.client() as client:
+        cur = call(anchor.name, f"inspect service {name}", lambda: client.api.inspect_service(name))
+        spec = cur["Spec"]
+        template = dict(spec["TaskTemplate"])
+        template["ForceUpdate"] = int(template.get("ForceUpdate") or 0) + 1
+        call(anchor.name, f"force update {name}", lambda: client.api.update_service(
+            cur["ID"], cur["Version"]["Index"], task_template=template, name=spec["Name"],
+            labels=spec.get("Labels"), mode=spec.get("Mode"), update_config=spec.get("UpdateConfig"),
+            endpoint_spec=spec.get("EndpointSpec")))
+
+
+@task(cache_policy=NO_CACHE, task_run_name="remove service {name}")
+def remove_swarm_service(anchor: DockerHost, name: str) -> bool:
+    with anchor.client() as client:
+        if _service_state(anchor, client, name) is None:
+            return False
+        call(anchor.name, f"remove service {name}", lambda: client.api.remove_service(name))
+    return True
+
+
+@task(cache_policy=NO_CACHE, task_run_name="wait for service {name} to converge")
+def wait_for_service(anchor: DockerHost, name: str, expected_hash: str | None, constraints: list[str],
+                     timeout: float = 120.0) -> svc.Convergence:
+    """All desired tasks Running before the deadline, else ``ConvergenceTimeout`` listing the tasks and why."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with anchor.client() as client:
+            live = _service_state(anchor, client, name)
+            nodes = [m.parse_node(n) for n in call(anchor.name, "list nodes", lambda: client.api.nodes())]
+        if live is None:
+            raise SwarmError(f"service {name} does not exist")
+        eligible = svc.eligible_count(nodes, constraints) if live.mode == "global" else None
+        conv = svc.convergence(live, nodes, expected_hash, eligible)
+        if conv.converged:
+            return conv
+        if time.monotonic() > deadline:
+            raise ConvergenceTimeout(
+                f"service {name}: {conv.running}/{conv.desired} tasks running after {timeout:.0f}s; not running: "
+                + "; ".join(conv.not_running[:20]))
+        time.sleep(0.5)
+
+
+@task(cache_policy=NO_CACHE, task_run_name="write site content on {host.name}")
+def write_site_content(host: DockerHost, directory: str, files: dict[str, str]) -> list[str]:
+    """The service's site content (the seed bind-mounts an NFS directory); only differing files are written."""
+    conn = host.ssh.connect()
+    conn.run(["mkdir", "-p", directory])
+    changed = []
+    for name, text in sorted(files.items()):
+        if "/" in name or name.startswith("."):
+            raise InvalidInput(f"site file name {name!r} must be a plain file name")
+        if conn.write_file(f"{directory}/{name}", text.encode(), 0o644):
+            changed.append(name)
+    return changed
+
+
+@task(cache_policy=NO_CACHE, task_run_name="read nodes from {anchor.name}")
+def read_nodes(anchor: DockerHost) -> list[m.SwarmNode]:
+    with anchor.client() as client:
+        return [m.parse_node(n) for n in call(anchor.name, "list nodes", lambda: client.api.nodes())]
+
+
+# ---- drill: node down / up ---------------------------------------------------------------------------------------
+
+@task(cache_policy=NO_CACHE, task_run_name="run node command on {where.host}")
+def run_node_command(where: SshTarget, argv: list[str], node: str, address: str) -> str:
+    """The inventory's node-down / node-up command, placeholders {node} and {address} filled in."""
+    if not argv:
+        raise InvalidInput("empty node command")
+    filled = [a.replace("{node}", node).replace("{address}", address) for a in argv]
+    res = where.connect().run(filled, timeout=60)
+    return res.stdout.strip()
+
+
+class SwarmWatcher:
+    """Background poller of the anchor manager: node states and running tasks of a service, with timestamps."""
+
+    def __init__(self, anchor: DockerHost, service: str, t0: float, interval: float = 0.3) -> None:
+        self.anchor, self.service, self.t0, self.interval = anchor, service, t0, interval
+        self.samples: list[tuple[float, list[m.SwarmNode], m.ServiceState | None]] = []
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="swarm-watcher")
+
+    def _run(self) -> None:
+        with self.anchor.client() as client:
+            while not self._stop.is_set():
+                try:
+                    nodes = [m.parse_node(n) for n in client.api.nodes()]
+                    live = _service_state(self.anchor, client, self.service)
+                    self.samples.append((time.monotonic() - self.t0, nodes, live))
+                except Exception as exc:  # noqa: BLE001 - a failed poll is recorded, the drill goes on
+                    self.errors.append(f"{time.monotonic() - self.t0:.1f}s: {exc}")
+                self._stop.wait(self.interval)
+
+    def __enter__(self) -> SwarmWatcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
