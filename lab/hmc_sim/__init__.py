@@ -196,13 +196,11 @@ def up(lab: LabContext) -> None:
     if not _alive(hp):
         _spawn([py, "-m", "lab.hmc_sim", "hypervisor", "--state", str(state_dir(lab))], hp,
                state_dir(lab) / "hypervisor.log")
+    _wait_port(HMC_NODE, NODES[HMC_NODE][1])
     for node, (_, ip) in NODES.items():
-        if node == "lpar1" or node.startswith("vios"):
-            # reachable only when the model says so; wait for the hypervisor to raise the links
-            pass
+        # the others answer once the hypervisor raised their links (only if the model says they run)
         with contextlib.suppress(RuntimeError):
             _wait_port(node, ip, 3.0)
-    _wait_port(HMC_NODE, NODES[HMC_NODE][1])
 
 
 def _kill(pidfile: Path) -> None:
@@ -258,7 +256,6 @@ def status(lab: LabContext) -> list[str]:
 def register_blocks(lab: LabContext) -> list[str]:
     """Save the blocks the flows use against the lab (needs a Prefect API)."""
     from blocks.hmc import HmcConsole, ViosHost
-
     from lab.sshd import host_public_key
 
     key = lab.client_key_path.read_text()

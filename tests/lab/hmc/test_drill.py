@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import lab.hmc_sim as sim
-from core.errors import ConfirmationRequired
+from core.errors import ConfirmationRequired, PowerOpsError
 from core.hmc.errors import DrillRefused
 from flows.ensure_vnic import ensure_vnic
 from flows.vnic_failover_drill import VnicFailoverDrillParams, vnic_failover_drill
@@ -77,3 +77,23 @@ def test_drill_activate_reenables_auto_failover(fresh):
     assert v["auto"] is True
     # a graceful switch loses at most a few probes (failback_seconds is 0.5 s)
     assert ev["pings_lost"] <= 10
+
+
+def test_drill_hscl_error_before_the_switch_changes_nothing(fresh):
+    ensure_vnic(vnic_params())
+    sim.inject_fault(fresh, "-o act", "HSCLB1FE The hypervisor is busy (lab fault).")
+    with pytest.raises(PowerOpsError, match="HSCLB1FE") as info:
+        vnic_failover_drill(drill_params(mode="activate"))
+    assert "did not complete cleanly" in str(info.value)
+    v = _model(fresh)["vnics"][0]
+    assert v["auto"] is True and next(d for d in v["backing"] if d["active"])["vios"] == "vios1"
+
+
+def test_drill_hscl_error_during_restore_is_reported(fresh):
+    ensure_vnic(vnic_params())
+    sim.inject_fault(fresh, "auto_priority_failover=1", "HSCLB1FD The operation timed out (lab fault).")
+    with pytest.raises(PowerOpsError, match="HSCLB1FD.*auto_priority_failover=1|auto_priority_failover=1.*HSCLB1FD"):
+        vnic_failover_drill(drill_params(mode="activate"))
+    v = _model(fresh)["vnics"][0]
+    # what the report says happened: switched to vios2 by hand, auto failover still off
+    assert v["auto"] is False and next(d for d in v["backing"] if d["active"])["vios"] == "vios2"

@@ -126,3 +126,16 @@ def test_lpm_readiness_aligned_then_mismatch(fresh):
     assert bad["ready"] is False
     assert [m["status"] for m in bad["mismatches"]] == ["sublabel-differs"]
     assert bad["mismatches"][0]["source port"] == "2/3"
+
+
+def test_hmc_sessions_are_limited_per_hmc(fresh):
+    from prefect.client.orchestration import get_client
+
+    from blocks.hmc import HmcConsole
+
+    vnic_prerequisites(VnicPrerequisitesParams(hmc_block="lab-hmc1", managed_system=SYSTEM))
+    hmc = HmcConsole.load("lab-hmc1")
+    with get_client(sync_client=True) as client:
+        limit = client.read_global_concurrency_limit_by_name(hmc.concurrency_key)
+    assert limit.limit == hmc.max_sessions == 4
+    assert limit.active_slots == 0  # every command released its slot
