@@ -15,8 +15,8 @@ from core.names import validate_suite
 
 _COMPONENT = re.compile(r"^[a-z0-9][a-z0-9._+-]{0,63}$")
 _ARCH = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
-PACKAGES_VARIANTS = ("Packages", "Packages.xz", "Packages.gz")
-SOURCES_VARIANTS = ("Sources", "Sources.xz", "Sources.gz")
+PACKAGES_VARIANTS = ("Packages", "Packages.gz", "Packages.xz")
+SOURCES_VARIANTS = ("Sources", "Sources.gz", "Sources.xz")
 
 
 @dataclass(frozen=True)
@@ -156,7 +156,7 @@ def decompress(name: str, data: bytes) -> bytes:
 
 
 def pick_variant(available: Mapping[str, bytes], group_files: list[IndexFile]) -> IndexFile | None:
-    """The variant of a group to parse: uncompressed first (cheapest), then xz, then gz."""
+    """The variant of a group to parse: uncompressed first (cheapest), then gz (decompresses ~10x faster), xz."""
     by_name = {f.path.rsplit("/", 1)[1]: f for f in group_files if f.path in available}
     for name in (*PACKAGES_VARIANTS, *SOURCES_VARIANTS):
         if name in by_name:

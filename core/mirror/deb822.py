@@ -147,21 +147,32 @@ def parse_release(text: str) -> Release:
                    files=files, sha512=sha512)
 
 
+_PKG_FIELD = re.compile(r"^(Package|Version|Architecture|Filename|Size|SHA256):[ \t]*(.*?)[ \t]*$", re.M)
+_BLANK = re.compile(r"\n[ \t]*\r?\n")
+
+
 def parse_packages(text: str) -> list[DebPackage]:
-    """Parse a Packages index; every stanza must carry Filename, Size and SHA256."""
+    """Parse a Packages index; every stanza must carry Filename, Size and SHA256.
+
+    Packages files are big (Debian main: 60,000 stanzas, 50 MB), so only the six fields the mirror needs are
+    picked out of each stanza with one regular expression instead of a full field-by-field parse.
+    """
     out: list[DebPackage] = []
-    for st in parse_stanzas(text):
+    for block in _BLANK.split(text):
+        if not block.strip():
+            continue
+        st = dict(_PKG_FIELD.findall(block))
         name = st.get("Package", "")
         missing = [k for k in ("Filename", "Size", "SHA256") if k not in st]
         if missing:
             raise MalformedIndex(f"Packages: stanza {name or '?'} lacks {', '.join(missing)}")
         if not st["Size"].isdigit():
             raise MalformedIndex(f"Packages: {name}: invalid Size {st['Size']!r}")
-        filename, size, digest = st["Filename"], int(st["Size"]), st["SHA256"].lower()
+        digest = st["SHA256"].lower()
         if not _HEX64.match(digest):
             raise MalformedIndex(f"Packages: {name}: not a SHA256 digest: {digest!r}")
         out.append(DebPackage(name, st.get("Version", ""), st.get("Architecture", ""),
-                              _safe_path(filename, f"Packages: {name}"), size, digest))
+                              _safe_path(st["Filename"], f"Packages: {name}"), int(st["Size"]), digest))
     return out
 
 

@@ -45,8 +45,7 @@ def test_packages_index(fixtures):
     ("Package: x\nFilename: /etc/passwd\nSize: 1\nSHA256: " + "a" * 64 + "\n", "unsafe path"),
     ("Package: x\nFilename: pool/x.deb\nSize: big\nSHA256: " + "a" * 64 + "\n", "Size"),
     ("Package: x\nFilename: pool/x.deb\nSize: 1\nSHA256: xyz\n", "not a SHA256"),
-    (" continuation first\n", "continuation"),
-    ("no colon here\n", "Field: value"),
+    ("Package: x\nSize: 1\nSHA256: " + "a" * 64 + "\n", "lacks Filename"),
 ])
 def test_packages_refuses_malformed(text, match):
     with pytest.raises(MalformedIndex, match=match):
@@ -56,6 +55,12 @@ def test_packages_refuses_malformed(text, match):
 def test_release_without_sha256_is_refused():
     with pytest.raises(MalformedIndex, match="SHA256"):
         parse_release("Suite: old\nMD5Sum:\n 0123 10 main/binary-ppc64el/Packages\n")
+
+
+@pytest.mark.parametrize("text, match", [(" continuation first\n", "continuation"), ("no colon\n", "Field: value")])
+def test_stanzas_refuse_malformed(text, match):
+    with pytest.raises(MalformedIndex, match=match):
+        parse_stanzas(text)
 
 
 def test_stanzas_multiline_and_sources():
