@@ -75,9 +75,8 @@ def powervc_group_snapshots(params: GroupSnapshotParams) -> dict[str, object]:
         t.delete_group_snapshot(cloud, a.args["id"])
     _, snaps = t.read_group_snapshots(cloud, params.group)
     ready = maintenance.restore_ready(snaps, params.prefix)
-    ours = [s for s in snaps if s.name.startswith(params.prefix)]
-    rows = [{"snapshot": s.name, "status": s.status, "created": s.created_at} for s in
-            sorted(ours, key=lambda s: s.created_at)]
+    ours = sorted((s for s in snaps if s.name.startswith(params.prefix)), key=lambda s: (s.created_at, s.name))
+    rows = [{"snapshot": s.name, "status": s.status, "created": s.created_at} for s in ours]
     create_table_artifact(key="powervc-group-snapshots", table=rows,
                           description=f"snapshots of {group['name']} after retention {params.keep}")
     failed = []

@@ -39,7 +39,8 @@ def plan_retention(snapshots: list[GroupSnapshot], keep: int, prefix: str) -> Pl
     ours = [s for s in snapshots if s.name.startswith(prefix)]
     others = [s for s in snapshots if not s.name.startswith(prefix)]
     broken = [s for s in ours if s.status in ("error", "error_deleting")]
-    good = sorted((s for s in ours if s.status == "available"), key=lambda s: s.created_at, reverse=True)
+    good = sorted((s for s in ours if s.status == "available"), key=lambda s: (s.created_at, s.name),
+                  reverse=True)
     busy = [s for s in ours if s not in broken and s not in good]
     actions = [Action("delete_group_snapshot", s.name, f"status {s.status}: not restore-ready", {"id": s.id})
                for s in broken]
@@ -55,7 +56,7 @@ def plan_retention(snapshots: list[GroupSnapshot], keep: int, prefix: str) -> Pl
 def restore_ready(snapshots: list[GroupSnapshot], prefix: str) -> GroupSnapshot | None:
     """The newest available snapshot this flow made, if any."""
     good = sorted((s for s in snapshots if s.name.startswith(prefix) and s.status == "available"),
-                  key=lambda s: s.created_at)
+                  key=lambda s: (s.created_at, s.name))
     return good[-1] if good else None
 
 

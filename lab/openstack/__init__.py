@@ -109,6 +109,9 @@ def up(lab: LabContext) -> None:
     if not _step(p, "seed"):
         _seed(p, s)
         _done(p, "seed")
+    if not _step(p, "group-type"):
+        _seed_group_type(p, s)
+        _done(p, "group-type")
     _ensure_events(p)
 
 
@@ -205,6 +208,34 @@ def _seed(p: Paths, s: dict[str, str]) -> None:
             meta["filter_tenant_id"] = project.id
         request(conn, "compute", "POST", f"/os-aggregates/{agg.id}/action", "seed aggregate metadata",
                 json={"set_metadata": {"metadata": meta}})
+
+
+GROUP_TYPE = "powervc-cg"
+
+
+def _seed_group_type(p: Paths, s: dict[str, str]) -> None:
+    """A group type for consistency groups (cinder reserves its default_cgsnapshot_type for migrated CGs)."""
+    from seams.openstack import request
+
+    conn = _admin(p, s)
+    body = request(conn, "block_storage", "GET", "/group_types", "list group types", microversion="3.11")
+    if not any(g["name"] == GROUP_TYPE for g in body["group_types"]):
+        request(conn, "block_storage", "POST", "/group_types", "create group type", microversion="3.11",
+                json={"group_type": {"name": GROUP_TYPE,
+                                     "group_specs": {"consistent_group_snapshot_enabled": "<is> True"}}})
+
+
+def reset_metering(lab: LabContext) -> None:
+    """Back to the PowerVC default retention (270 days) with a full event store (for repeatable tests)."""
+    import sqlite3
+
+    p = stack.paths(lab)
+    in_ns([str(p.bin / "powervc-config"), "metering", "event_ttl", "--set", "270", "--unit", "day"])
+    db = sqlite3.connect(p.data / "ceilometer" / "events.sqlite")
+    with db:
+        db.execute("DELETE FROM event")
+    db.close()
+    _ensure_events(p)
 
 
 def _ensure_events(p: Paths) -> None:
