@@ -39,6 +39,13 @@ class MirrorHost(Block):
                                                     "host; empty when the mirror host is the worker itself.")
     cache_dir: str = Field(default="/var/cache/powerops/mirror",
                            description="Worker-local directory where remote mirrors are assembled before upload.")
+    listen: str = Field(default="80", description="nginx listen address of the mirror site ('80' or 'ip:port').")
+    web_conf_path: str = Field(default="/etc/nginx/conf.d/powerops-mirrors.conf",
+                               description="Where serve-mirrors writes the nginx site on the mirror host.")
+    web_test_command: list[str] = Field(default=["nginx", "-t"],
+                                        description="Command that validates the web server configuration.")
+    web_reload_command: list[str] = Field(default=["nginx", "-s", "reload"],
+                                          description="Command that makes the web server load a new configuration.")
 
     @field_validator("root", "cache_dir")
     @classmethod

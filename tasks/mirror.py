@@ -467,3 +467,28 @@ def verify_detached_signature(data: bytes, signature: bytes | None, what: str, k
     fpr = require_valid(parse_gpgv_status(status, rc), what, list(allowed_fingerprints or []))
     log.info("%s: signed by %s", what, fpr)
     return fpr
+
+
+# -- web server on the mirror host ----------------------------------------------------------------------
+
+@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
+def read_remote_file(target_block: str, path: str) -> bytes | None:
+    from blocks.ssh import SshTarget
+
+    return SshTarget.load(target_block).connect().read_file(path)
+
+
+@task(cache_policy=NO_CACHE)
+def validate_web_config(target_block: str, argv: Sequence[str]) -> str:
+    """Run the web server's own configuration check (``nginx -t``); raises CommandFailed if it refuses."""
+    from blocks.ssh import SshTarget
+
+    res = SshTarget.load(target_block).connect().run(list(argv))
+    return (res.stderr or res.stdout).strip()
+
+
+@task(cache_policy=NO_CACHE)
+def reload_web_server(target_block: str, argv: Sequence[str]) -> None:
+    from blocks.ssh import SshTarget
+
+    SshTarget.load(target_block).connect().run(list(argv))

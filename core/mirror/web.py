@@ -21,9 +21,7 @@ def environment() -> jinja2.Environment:
     )
 
 
-def render_nginx(root: str, listen: str, run_dir: str, published: bool = True, purpose: str = "mirror host",
-                 workers: int = 1, user: str = "", access_log: str = "off") -> str:
-    """nginx.conf serving ``root``; with ``published`` each /<mirror>/ maps to <root>/<mirror>/current/."""
+def _check(root: str, listen: str, run_dir: str = "/run", access_log: str = "off", user: str = "") -> None:
     for label, value in (("root", root), ("run_dir", run_dir)):
         if not _PATH.match(value):
             raise InvalidInput(f"nginx {label} must be an absolute path of [A-Za-z0-9._/-], got {value!r}")
@@ -33,7 +31,23 @@ def render_nginx(root: str, listen: str, run_dir: str, published: bool = True, p
         raise InvalidInput(f"invalid access log path {access_log!r}")
     if user and not re.match(r"^[a-z_][a-z0-9_-]*( [a-z_][a-z0-9_-]*)?$", user):
         raise InvalidInput(f"invalid nginx user {user!r}")
+
+
+def render_nginx_site(root: str, listen: str, published: bool = True, purpose: str = "mirror host") -> str:
+    """The ``server {}`` block serving the mirrors (what goes to /etc/nginx/conf.d/ on a mirror host)."""
+    _check(root, listen)
+    return environment().get_template("nginx-site.conf.j2").render(
+        root=root.rstrip("/") or "/", listen=listen, published=published, purpose=purpose)
+
+
+def render_nginx(root: str, listen: str, run_dir: str, published: bool = True, purpose: str = "mirror host",
+                 workers: int = 1, user: str = "", access_log: str = "off", sites_dir: str = "") -> str:
+    """A whole nginx.conf serving ``root`` (the lab's web servers); with ``published`` each /<mirror>/ maps
+    to <root>/<mirror>/current/. With ``sites_dir`` the server blocks come from ``sites_dir``/*.conf."""
+    _check(root, listen, run_dir, access_log, user)
+    if sites_dir and not _PATH.match(sites_dir):
+        raise InvalidInput(f"invalid sites directory {sites_dir!r}")
     return environment().get_template("nginx.conf.j2").render(
         root=root.rstrip("/") or "/", listen=listen, run_dir=run_dir, published=published, purpose=purpose,
-        workers=max(1, workers), user=user, access_log=access_log,
+        workers=max(1, workers), user=user, access_log=access_log, sites_dir=sites_dir,
     )

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from core.mirror.web import render_nginx_site
 from lab import netns
 from lab.context import LabContext
 from lab.mirror import web
@@ -23,6 +24,11 @@ UPSTREAM_LISTEN = "127.0.0.1:18473"
 UPSTREAM_URL = f"http://{UPSTREAM_LISTEN}"
 HOSTS = {MIRROR_NODE: MIRROR_IP, CLIENT_NODE: CLIENT_IP}
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
+
+
+def lab_path(path: str) -> Path:
+    """A path on a lab host (the lab's namespaces share the machine's filesystem)."""
+    return Path(path)
 
 
 def area_dir(lab: LabContext) -> Path:
@@ -78,8 +84,13 @@ def up(lab: LabContext) -> None:
     for node, ip in HOSTS.items():
         netns.ensure_node(node, ip, HOSTS)
         ensure_sshd(lab, node, ip)
-    web.serve(srv_dir(lab), f"{MIRROR_IP}:80", lab.node_run_dir(MIRROR_NODE) / "nginx", published=True,
-              node=MIRROR_NODE)
+    run = lab.node_run_dir(MIRROR_NODE) / "nginx"
+    sites = run / "sites"
+    sites.mkdir(parents=True, exist_ok=True)
+    site = sites / "powerops-mirrors.conf"
+    if not site.exists():  # the serve-mirrors flow owns it afterwards, as on a real mirror host
+        site.write_text(render_nginx_site(str(srv_dir(lab)), f"{MIRROR_IP}:80"))
+    web.serve(srv_dir(lab), f"{MIRROR_IP}:80", run, published=True, node=MIRROR_NODE, sites_dir=sites)
     web.serve(upstream_dir(lab), UPSTREAM_LISTEN, area_dir(lab) / "upstream-nginx", published=False,
               check_url=f"{UPSTREAM_URL}/")
     if not (upstream_dir(lab) / "apt" / "dists").exists():
@@ -124,8 +135,14 @@ def register_blocks(lab: LabContext) -> list[str]:
 
     lab.ssh_target(MIRROR_NODE, MIRROR_IP).save("lab-mirror-ssh", overwrite=True)
     lab.ssh_target(CLIENT_NODE, CLIENT_IP).save("lab-mirror-client-ssh", overwrite=True)
+    run = lab.node_run_dir(MIRROR_NODE) / "nginx"
+    conf = str(run / "nginx.conf")
     MirrorHost(root=str(srv_dir(lab)), base_url=f"http://{MIRROR_IP}", ssh_target="lab-mirror-ssh",
-               cache_dir=str(area_dir(lab) / "cache")).save("lab-mirror-host", overwrite=True)
+               cache_dir=str(area_dir(lab) / "cache"), listen=f"{MIRROR_IP}:80",
+               web_conf_path=str(run / "sites" / "powerops-mirrors.conf"),
+               web_test_command=["nginx", "-t", "-q", "-c", conf, "-p", str(run)],
+               web_reload_command=["nginx", "-c", conf, "-p", str(run), "-s", "reload"],
+               ).save("lab-mirror-host", overwrite=True)
     key = ensure_key(key_dir(lab), "powerops upstream")
     MirrorKeyring(armored_keys=key.public_armored().decode(),
                   allowed_fingerprints=[key.fingerprint]).save("lab-mirror-upstream", overwrite=True)

@@ -32,7 +32,7 @@ def running(run_dir: Path) -> int | None:
 
 
 def serve(root: Path, listen: str, run_dir: Path, published: bool = False, node: str | None = None,
-          workers: int = 1, check_url: str | None = None) -> int:
+          workers: int = 1, check_url: str | None = None, sites_dir: Path | None = None) -> int:
     """Start nginx serving ``root`` on ``listen`` (inside the namespace of ``node`` if given); idempotent."""
     pid = _pid(run_dir)
     if pid:
@@ -41,7 +41,7 @@ def serve(root: Path, listen: str, run_dir: Path, published: bool = False, node:
     conf = run_dir / "nginx.conf"
     conf.write_text(render_nginx(str(root), listen, str(run_dir), published=published,
                                  purpose="lab upstream" if not published else "lab mirror host",
-                                 workers=workers, user="root root"))
+                                 workers=workers, user="root root", sites_dir=str(sites_dir or "")))
     argv = ["nginx", "-c", str(conf), "-e", str(run_dir / "error.log"), "-p", str(run_dir)]
     if node:
         argv = netns.exec_argv(node, argv)

@@ -6,7 +6,7 @@ import pytest
 
 from core.errors import InvalidInput
 from core.mirror.clients import apt_files, pip_files, under_root, yum_files
-from core.mirror.web import render_nginx
+from core.mirror.web import render_nginx, render_nginx_site
 
 
 def golden(fixtures, name: str) -> str:
@@ -60,3 +60,11 @@ def test_nginx(fixtures):
         render_nginx("/srv/mirror; evil", "80", "/run/x")
     with pytest.raises(InvalidInput):
         render_nginx("/srv/mirror", "80 default_server; x", "/run/x")
+
+
+def test_nginx_site(fixtures):
+    assert render_nginx_site("/srv/mirror", "80") == golden(fixtures, "nginx-site.conf")
+    main = render_nginx("/srv/mirror", "80", "/run/x", sites_dir="/etc/powerops/sites")
+    assert "include /etc/powerops/sites/*.conf;" in main and "server {" not in main
+    with pytest.raises(InvalidInput):
+        render_nginx("/srv/mirror", "80", "/run/x", sites_dir="/etc/x; evil")
