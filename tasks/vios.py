@@ -60,7 +60,7 @@ def read_client_errpt(client: SshTarget) -> list[ErrptEntry]:
 def shutdown_vios(vios: ViosHost) -> str:
     """``shutdown -force`` on the VIOS; the session may drop as the partition goes down (that is success)."""
     try:
-        vios.connect().run(C.vios_shutdown(), timeout=60)
+        vios.connect().run(C.vios_shutdown(), timeout=20)
     except (HostUnreachable, CommandFailed) as exc:
         if isinstance(exc, CommandFailed) and exc.exited not in (-1, 255):
             raise

@@ -244,10 +244,11 @@ def active(vnic: dict[str, Any]) -> dict[str, Any] | None:
 def lpar_reachable(st: State, sname: str, pname: str) -> bool:
     sysd = st["systems"][sname]
     p = sysd["partitions"][pname]
+    if p["env"] == "vioserver":
+        # still answering while its OS shuts down (its vnicservers are already gone: see device_operational)
+        return p["state"] in ("Running", "Shutting Down")
     if p["state"] != "Running":
         return False
-    if p["env"] == "vioserver":
-        return True
     vnics = [v for v in sysd["vnics"] if v["lpar"] == pname]
     if not vnics:
         return True
