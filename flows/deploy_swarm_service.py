@@ -43,6 +43,7 @@ from tasks.swarm import (
     read_cluster_state,
     read_ipvs_support,
     read_service_state,
+    remove_swarm_service,
     update_swarm_service,
     wait_for_service,
     write_site_content,
@@ -166,6 +167,10 @@ def deploy_swarm_service(params: DeploySwarmServiceParams) -> dict[str, object]:
     if plan.action == "create":
         create_swarm_service(anchor, spec, registry, labels)
         changed.append(f"created service {params.service}")
+    elif plan.action == "recreate":
+        remove_swarm_service(anchor, params.service)
+        create_swarm_service(anchor, spec, registry, labels)
+        changed.append(f"recreated service {params.service}")
     elif plan.action == "update":
         update_swarm_service(anchor, spec, registry, labels)
         changed.append(f"updated service {params.service}")

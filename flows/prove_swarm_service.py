@@ -88,6 +88,14 @@ def _spread_markdown(sp: Spread, rps: float, png: bytes, layout: str, url: str) 
             f"|---|---|---|---|\n{rows}\n")
 
 
+def _node_lost(nodes: list[SwarmNode], node_id: str) -> bool:
+    return any(n.node_id == node_id and n.state != "ready" for n in nodes)
+
+
+def _fill(argv: list[str], node: str, address: str) -> str:
+    return " ".join(a.replace("{node}", node).replace("{address}", address) for a in argv)
+
+
 def _running_on(live: ServiceState | None, exclude_node: str) -> int:
     if live is None:
         return 0
@@ -172,13 +180,15 @@ def _drill(params: ProveSwarmServiceParams, inv: SwarmInventory, anchor: DockerH
             SwarmWatcher(anchor, params.service, t0) as wat:
         time.sleep(2.0)  # baseline under load
         down_at = time.monotonic() - t0
-        events.append(Event(down_at, f"node-down command on {control.host}: {' '.join(inv.node_down_command)}"))
+        events.append(Event(down_at, f"node-down command on {control.host}: "
+                                  f"{_fill(inv.node_down_command, victim.name, victim.address)}"))
         try:
             run_node_command(control, inv.node_down_command, victim.name, victim.address)
             deadline = time.monotonic() + params.drill_timeout_s
             while time.monotonic() < deadline:
                 det = any(c for t, c in sw.series(lb_marked_down) if t >= down_at)
-                rec = any(t >= down_at and _running_on(s, vnode.node_id) >= desired for t, _, s in wat.samples)
+                rec = any(t >= down_at and _node_lost(ns, vnode.node_id) and _running_on(s, vnode.node_id) >= desired
+                          for t, ns, s in wat.samples)
                 if det and rec:
                     break
                 time.sleep(0.2)
@@ -187,7 +197,7 @@ def _drill(params: ProveSwarmServiceParams, inv: SwarmInventory, anchor: DockerH
             time.sleep(1.0)
         finally:
             up_at = time.monotonic() - t0
-            events.append(Event(up_at, f"node-up command: {' '.join(inv.node_up_command)}"))
+            events.append(Event(up_at, f"node-up command: {_fill(inv.node_up_command, victim.name, victim.address)}"))
             run_node_command(control, inv.node_up_command, victim.name, victim.address)
         back_deadline = time.monotonic() + params.drill_timeout_s
         while time.monotonic() < back_deadline:
@@ -195,13 +205,13 @@ def _drill(params: ProveSwarmServiceParams, inv: SwarmInventory, anchor: DockerH
                    for t, ns, _ in wat.samples):
                 break
             time.sleep(0.3)
-    marked = next((t for t, ns, _ in wat.samples if t >= down_at and any(
-        n.node_id == vnode.node_id and n.state != "ready" for n in ns)), None)
+    marked = next((t for t, ns, _ in wat.samples if t >= down_at and _node_lost(ns, vnode.node_id)), None)
     if marked is not None:
         events.append(Event(marked, f"swarm marks {victim.name} down"))
     tl: Timeline = timeline(
         load.samples, events, down_at, sw.series(lb_marked_down),
-        [(t, _running_on(s, vnode.node_id) >= desired) for t, _, s in wat.samples], up_at,
+        [(t, _node_lost(ns, vnode.node_id) and _running_on(s, vnode.node_id) >= desired)
+         for t, ns, s in wat.samples], up_at,
         [(t, any(n.node_id == vnode.node_id and n.state == "ready" for n in ns)) for t, ns, _ in wat.samples])
 
     # recovery: node back, service converged, every backend UP again
@@ -210,7 +220,7 @@ def _drill(params: ProveSwarmServiceParams, inv: SwarmInventory, anchor: DockerH
         force_update_service(anchor, params.service)
         recovery.append("replicas spread again (service update --force)")
     conv = wait_for_service(anchor, params.service, None, list(live.constraints), params.drill_timeout_s)
-    expected = conv.desired if layout == "dns" else svc.eligible_count(read_nodes(anchor), live.constraints)
+    expected = conv.desired if layout == "dns" else svc.eligible_count(nodes, live.constraints)
     backends = wait_for_backends_up(stats_url, expected, params.drill_timeout_s)
     recovery.append(f"{conv.running}/{conv.desired} tasks running, {len(backends)} backends UP")
     rows = tl.rows()

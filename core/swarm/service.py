@@ -75,7 +75,7 @@ def spec_hash(s: ServiceSpec) -> str:
 
 @dataclass(frozen=True)
 class DeployPlan:
-    action: str  # create | update | none
+    action: str  # create | update | recreate | none
     reason: str
     spec_hash: str
 
@@ -84,6 +84,9 @@ def plan_deploy(spec: ServiceSpec, live: ServiceState | None) -> DeployPlan:
     h = spec_hash(spec)
     if live is None:
         return DeployPlan("create", f"service {spec.name} does not exist", h)
+    if live.mode != spec.mode:
+        return DeployPlan("recreate", f"mode changes {live.mode} -> {spec.mode} (swarm cannot update a service's "
+                                      "mode in place)", h)
     if live.spec_hash != h:
         return DeployPlan("update", f"spec changed (live {live.spec_hash or 'unmanaged'} -> {h})", h)
     return DeployPlan("none", f"service {spec.name} already has spec {h}", h)
