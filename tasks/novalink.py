@@ -248,7 +248,8 @@ def _read_new(conn, path: str, offset: int) -> tuple[bytes, int]:  # type: ignor
     return data, offset + len(data)
 
 
-def install_target(server: NovaLinkInstallServer, media: InstallMedia, p: NovaLinkPartition) -> Target:
+def install_target(server: NovaLinkInstallServer, media: InstallMedia, p: NovaLinkPartition,
+                   sizes: dict[str, int] | None = None) -> Target:
     layout = server.layout()
     paths = paths_for(p, media, layout)
     configs = [layout.url_path(paths.pvm_install_cfg)]
@@ -258,6 +259,7 @@ def install_target(server: NovaLinkInstallServer, media: InstallMedia, p: NovaLi
         mac=p.mac, ip=p.ip, boot_file=layout.boot_file,
         grub_cfg=posixpath.relpath(paths.grub_cfg, layout.tftp_root),
         kernel=layout.url_path(paths.kernel), initrd=layout.url_path(paths.initrd), configs=tuple(configs),
+        kernel_size=(sizes or {}).get(paths.kernel, 0), initrd_size=(sizes or {}).get(paths.initrd, 0),
     )
 
 
@@ -268,12 +270,15 @@ def follow_install(server: NovaLinkInstallServer, media: InstallMedia, partition
     """Follow the logs until ``goal`` is reached; fail fast on a fatal sign, or at the deadline with the last
     milestone and the relevant lines. Returns the timeline (milestone, seconds after the trigger)."""
     log = get_run_logger()
-    tracker = Tracker(install_target(server, media, partition))
+    conn = server.connect()
+    paths = paths_for(partition, media, server.layout())
+    st = conn.run(["stat", "-L", "-c", "%s %Y %n", "--", paths.kernel, paths.initrd], check=False)
+    sizes = {path: size for path, (size, _) in parse_stat(st.stdout).items()}
+    tracker = Tracker(install_target(server, media, partition, sizes))
     sources = _sources(server, partition.partition_name)
     offs = dict(offsets)
     partial: dict[str, bytes] = {p: b"" for p in sources.values()}
     start = time.monotonic()
-    conn = server.connect()
     while True:
         now = time.monotonic() - start
         for source, path in sources.items():

@@ -51,6 +51,8 @@ class Target:
     kernel: str  # URL path
     initrd: str  # URL path
     configs: tuple[str, ...]  # URL paths of the installer configuration (pvm-install.cfg, preseed.cfg)
+    kernel_size: int = 0  # when known, a 200 shorter than this is GRUB reading the ELF header only
+    initrd_size: int = 0
 
 
 @dataclass(frozen=True)
@@ -194,7 +196,10 @@ class Tracker:
         if milestone is None:
             self._keep(line)
             return
-        if req.status in (200, 206, 304):
+        full = {Milestone.KERNEL_FETCHED: t.kernel_size, Milestone.INITRD_FETCHED: t.initrd_size}.get(milestone, 0)
+        if req.status == 200 and full and req.size < full:
+            self._keep(line)  # a partial read (GRUB reads the ELF header, then asks for the rest with Range)
+        elif req.status in (200, 206, 304):
             self._mark(milestone, line)
             if milestone is Milestone.CONFIG_FETCHED:
                 self.reached.setdefault(Milestone.INSTALLER_STARTED, line.at)

@@ -250,7 +250,7 @@ def qemu_argv(lab: LabContext, lpar: str = LPAR_NAME, mac: str = LPAR_MAC) -> li
     return netns.exec_argv(PART_NODE, [
         "qemu-system-ppc64", "-M", "pseries", "-m", str(QEMU_MEMORY_MB), "-smp", "1",
         "-display", "none", "-vga", "none", "-monitor", "none", "-name", lpar,
-        "-chardev", f"file,id=con0,path={console_log(lab, lpar)}", "-serial", "chardev:con0",
+        "-chardev", f"file,id=con0,path={console_log(lab, lpar)},append=on", "-serial", "chardev:con0",
         "-boot", "order=n", "-pidfile", str(qemu_pidfile(lab, lpar)),
         "-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no",
         "-device", f"spapr-vlan,netdev=n0,mac={mac}",

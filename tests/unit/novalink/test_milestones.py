@@ -77,3 +77,12 @@ def test_unknown_mac_hint_when_nothing_answered():
                    "no address available", 3))
     msg = t.failure_message(Milestone.CONFIG_FETCHED, waited=90)
     assert "last milestone reached: none" in msg and "52:54:00:4e:4c:80" in msg and "check the partition's MAC" in msg
+
+
+def test_kernel_fetched_only_when_whole_file_read_if_size_known():
+    sized = Target(**{**TARGET.__dict__, "kernel_size": 41753400, "initrd_size": 24223706})
+    t = Tracker(sized)
+    t.feed_all(lines("http", "access.log"))
+    # recorded: 200 with 477576 bytes (ELF header), then 206 with the rest
+    assert t.reached[Milestone.KERNEL_FETCHED] == 2
+    assert t.reached[Milestone.INITRD_FETCHED] == 3
