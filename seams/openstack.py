@@ -133,6 +133,14 @@ def translate_errors(host: str, what: str) -> Iterator[None]:
                                     f"{exc}") from None
     except (ksa_exc.ConnectFailure, ksa_exc.ConnectTimeout, ksa_exc.DiscoveryFailure) as exc:
         raise HostUnreachable(host, f"{what}: {exc}") from None
+    except sdk_exc.SDKException as exc:  # openstacksdk wraps keystoneauth transport errors at authorize()
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, ksa_exc.SSLError) or "SSL exception" in str(exc):
+            raise HostUnreachable(host, f"{what}: TLS verification failed (is the configured CA right?): "
+                                        f"{exc}") from None
+        if isinstance(cause, (ksa_exc.ConnectFailure, ksa_exc.ConnectTimeout)):
+            raise HostUnreachable(host, f"{what}: {exc}") from None
+        raise
 
 
 def _detail(exc: BaseException) -> str:

@@ -117,3 +117,52 @@ def test_admin_role_is_flagged_and_can_bypass(powervc_lab, tenant_names) -> None
     agg = {a.name: a for a in t._aggregates(conn)}["hb01_mn"]
     ids = agg.metadata["filter_tenant_id"].split(",")
     assert conn.identity.find_project(first).id in ids and conn.identity.find_project(second).id in ids
+
+
+def test_tls_is_verified_with_the_configured_ca(powervc_lab) -> None:
+    """A CA that did not sign the PowerVC certificate is refused; the lab's CA works."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from core.errors import HostUnreachable
+    from seams.openstack import connect
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "not the PowerVC CA")])
+    import datetime
+
+    now = datetime.datetime.now(datetime.UTC)
+    other = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+             .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+             .sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode())
+    params = powervc_lab.cloud.params()
+    assert params.auth_url.startswith("https://")
+    with pytest.raises(HostUnreachable, match="TLS verification failed"):
+        connect(type(params)(**{**params.__dict__, "ca_cert": other}))
+    assert connect(params).identity.find_project("admin") is not None
+
+
+def test_passwords_never_reach_the_logs(powervc_lab, tenant_names) -> None:
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    project = tenant_names.new()
+    state = isolate_tenant(params(powervc_lab, project, "apply", probe_servers=1, check_other_tenant=False),
+                           return_state=True)
+    assert state.is_completed()
+
+    async def logs() -> str:
+        async with get_client() as client:
+            rows = await client.read_logs(log_filter=LogFilter(
+                flow_run_id=LogFilterFlowRunId(any_=[state.state_details.flow_run_id])))
+            return "\n".join(r.message for r in rows)
+
+    text = asyncio.run(logs())
+    assert "changes planned" in text or "change(s) planned" in text
+    admin_password = powervc_lab.cloud.password.get_secret_value()
+    assert powervc_lab.password not in text and admin_password not in text

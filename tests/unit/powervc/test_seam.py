@@ -82,3 +82,11 @@ def test_auth_and_transport_errors() -> None:
         raise ksa_exc.SSLError("certificate verify failed")
     with pytest.raises(HostUnreachable), translate_errors("h", "authenticate"):
         raise ksa_exc.ConnectFailure("refused")
+
+
+def test_sdk_wrapped_ssl_error_is_a_tls_failure() -> None:
+    with pytest.raises(HostUnreachable, match="TLS verification failed"), translate_errors("h", "authenticate"):
+        try:
+            raise ksa_exc.SSLError("certificate verify failed")
+        except ksa_exc.SSLError as exc:
+            raise sdk_exc.SDKException("SSL exception connecting to https://h:5000/v3/auth/tokens") from exc
