@@ -37,17 +37,20 @@ def render_nginx_site(root: str, listen: str, published: bool = True, purpose: s
     """The ``server {}`` block serving the mirrors (what goes to /etc/nginx/conf.d/ on a mirror host)."""
     _check(root, listen)
     return environment().get_template("nginx-site.conf.j2").render(
-        root=root.rstrip("/") or "/", listen=listen, published=published, purpose=purpose)
+        root=root.rstrip("/") or "/", listen=listen, published=published, purpose=purpose, slow_rate="")
 
 
 def render_nginx(root: str, listen: str, run_dir: str, published: bool = True, purpose: str = "mirror host",
-                 workers: int = 1, user: str = "", access_log: str = "off", sites_dir: str = "") -> str:
+                 workers: int = 1, user: str = "", access_log: str = "off", sites_dir: str = "",
+                 slow_rate: str = "") -> str:
     """A whole nginx.conf serving ``root`` (the lab's web servers); with ``published`` each /<mirror>/ maps
     to <root>/<mirror>/current/. With ``sites_dir`` the server blocks come from ``sites_dir``/*.conf."""
     _check(root, listen, run_dir, access_log, user)
     if sites_dir and not _PATH.match(sites_dir):
         raise InvalidInput(f"invalid sites directory {sites_dir!r}")
+    if slow_rate and not re.match(r"^\d+[km]?$", slow_rate):
+        raise InvalidInput(f"invalid rate {slow_rate!r}")
     return environment().get_template("nginx.conf.j2").render(
         root=root.rstrip("/") or "/", listen=listen, run_dir=run_dir, published=published, purpose=purpose,
-        workers=max(1, workers), user=user, access_log=access_log, sites_dir=sites_dir,
+        workers=max(1, workers), user=user, access_log=access_log, sites_dir=sites_dir, slow_rate=slow_rate,
     )

@@ -92,7 +92,7 @@ def up(lab: LabContext) -> None:
         site.write_text(render_nginx_site(str(srv_dir(lab)), f"{MIRROR_IP}:80"))
     web.serve(srv_dir(lab), f"{MIRROR_IP}:80", run, published=True, node=MIRROR_NODE, sites_dir=sites)
     web.serve(upstream_dir(lab), UPSTREAM_LISTEN, area_dir(lab) / "upstream-nginx", published=False,
-              check_url=f"{UPSTREAM_URL}/")
+              check_url=f"{UPSTREAM_URL}/", slow_rate="2m")
     if not (upstream_dir(lab) / "apt" / "dists").exists():
         build_apt_upstream(upstream_dir(lab) / "apt", key_dir(lab), packages=8)
     ensure_client_root(lab)

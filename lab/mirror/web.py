@@ -32,16 +32,25 @@ def running(run_dir: Path) -> int | None:
 
 
 def serve(root: Path, listen: str, run_dir: Path, published: bool = False, node: str | None = None,
-          workers: int = 1, check_url: str | None = None, sites_dir: Path | None = None) -> int:
-    """Start nginx serving ``root`` on ``listen`` (inside the namespace of ``node`` if given); idempotent."""
-    pid = _pid(run_dir)
-    if pid:
-        return pid
+          workers: int = 1, check_url: str | None = None, sites_dir: Path | None = None,
+          slow_rate: str = "") -> int:
+    """Start nginx serving ``root`` on ``listen`` (inside the namespace of ``node`` if given); idempotent.
+
+    A running nginx whose configuration differs from the wanted one is reloaded."""
     run_dir.mkdir(parents=True, exist_ok=True)
     conf = run_dir / "nginx.conf"
-    conf.write_text(render_nginx(str(root), listen, str(run_dir), published=published,
-                                 purpose="lab upstream" if not published else "lab mirror host",
-                                 workers=workers, user="root root", sites_dir=str(sites_dir or "")))
+    text = render_nginx(str(root), listen, str(run_dir), published=published,
+                        purpose="lab upstream" if not published else "lab mirror host",
+                        workers=workers, user="root root", sites_dir=str(sites_dir or ""), slow_rate=slow_rate)
+    pid = _pid(run_dir)
+    if pid:
+        if conf.read_text() != text:
+            conf.write_text(text)
+            argv = ["nginx", "-c", str(conf), "-p", str(run_dir), "-s", "reload"]
+            subprocess.run(netns.exec_argv(node, argv) if node else argv, check=True, capture_output=True)
+            time.sleep(0.3)
+        return pid
+    conf.write_text(text)
     argv = ["nginx", "-c", str(conf), "-e", str(run_dir / "error.log"), "-p", str(run_dir)]
     if node:
         argv = netns.exec_argv(node, argv)

@@ -224,3 +224,44 @@ def test_download_worker_processes(apt_upstream, local_root):
     assert report.missing_optional == [missing.path]
     for d in items[1:]:
         assert sha(store.object_path(d.sha256)) == d.sha256
+
+
+def test_killed_run_resumes_and_never_publishes_half(apt_upstream, local_root):
+    """A run killed in the middle of a download (SIGKILL) publishes nothing; the next run resumes the file."""
+    import os
+    import signal
+    import sys
+    import time
+
+    up = apt_upstream
+    deb = up.repo.add_package("powerops-huge", "1.0", "ppc64el", payload_size=24 << 20)
+    up.repo.publish()
+    size, digest = deb.stat().st_size, sha(deb)
+    dest = local_root / up.name
+    part = dest / partial_path(digest)
+    slow = up.url.replace(mirror_lab.UPSTREAM_URL, f"{mirror_lab.UPSTREAM_URL}/slow")  # nginx limit_rate 2m
+    code = (
+        "from flows.mirror_apt import MirrorAptParams, mirror_apt\n"
+        "from flows.mirror_common import Destination\n"
+        f"mirror_apt(MirrorAptParams(upstream_url={slow!r}, suites=['bookworm'], keyring_block={up.keyring_block!r},"
+        f" destination=Destination(name={up.name!r}, local_root={str(local_root)!r})))\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=str(Path(__file__).resolve().parents[3]),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ))
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (part.exists() and part.stat().st_size > (2 << 20)):
+            assert proc.poll() is None, "the run ended before it could be interrupted"
+            time.sleep(0.1)
+        assert part.exists(), "the download never started"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    kept = part.stat().st_size
+    assert 0 < kept < size
+    assert not (dest / "current").exists()  # nothing half-done was published
+
+    r = mirror_apt(params(up, local_root))
+    assert r["changed"] and r["resumed"] == 1
+    assert r["bytes"] <= size - kept + 200_000  # only the rest of the big file (+ the small packages)
+    assert sha(dest / "current/pool/main/p/powerops-huge/powerops-huge_1.0_ppc64el.deb") == digest
