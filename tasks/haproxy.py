@@ -220,7 +220,7 @@ def wait_for_backends_up(stats_url: str, expected: int, timeout: float = 60.0) -
     detail = ""
     while time.monotonic() < deadline:
         try:
-            last = [s for s in fetch_stats(stats_url) if s.addr and s.status != "MAINT"]
+            last = [s for s in fetch_stats(stats_url) if s.addr and not s.status.startswith("MAINT")]
             up = [s for s in last if s.status == "UP" and s.check_status not in ("", "INI")]
             if len(up) == expected and len(last) == expected:
                 return last

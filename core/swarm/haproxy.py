@@ -108,7 +108,7 @@ def parse_stats_csv(text: str, proxy: str = BACKEND) -> list[ServerStat]:
 def active_servers(stats: Sequence[ServerStat]) -> list[ServerStat]:
     """Servers that have an address (server-template slots without a DNS answer are in MAINT, no address)."""
     unset = "0.0.0.0"  # noqa: S104 - an address value in the stats, not a bind
-    return [s for s in stats if s.status != "MAINT" and s.addr and not s.addr.startswith(unset)]
+    return [s for s in stats if not s.status.startswith("MAINT") and s.addr and not s.addr.startswith(unset)]
 
 
 def host_of(addr: str) -> str:
