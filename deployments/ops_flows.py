@@ -46,23 +46,28 @@ def run_operated(proc: Procedure, params: BaseModel, ops: OpsOptions) -> Any:
     t0 = time.monotonic()
     inner = proc.load_flow()
     approval_note = None
-    reason = proc.approval.required(params)
-    if reason:
-        plan_result = None
-        if proc.plan_overrides:
-            plan_params = params.model_copy(update=proc.plan_overrides)
-            plan_result = inner.with_options(flow_run_name=f"{proc.name}-plan")(plan_params)
-        rec = approval_gate(_plan_markdown(proc, params, plan_result), ops.requester, reason)
-        approval_note = f"{rec['outcome']} by {rec['approver']} at {rec['at']}" + (
-            f" ({rec['comment']})" if rec.get("comment") else "")
     keys = derive_lock_keys(proc.locks, params)
-    on_busy = ops.on_lock_busy or proc.on_lock_busy
     state = None
     try:
+        reason = proc.approval.required(params)
+        if reason:
+            plan_result = None
+            if proc.plan_overrides:
+                plan_params = params.model_copy(update=proc.plan_overrides)
+                plan_result = inner.with_options(flow_run_name=f"{proc.name}-plan")(plan_params)
+            approval_note = "pending"
+            rec = approval_gate(_plan_markdown(proc, params, plan_result), ops.requester, reason)
+            approval_note = f"{rec['outcome']} by {rec['approver']} at {rec['at']}" + (
+                f" ({rec['comment']})" if rec.get("comment") else "")
+        on_busy = ops.on_lock_busy or proc.on_lock_busy
         with target_lock(keys, on_busy=on_busy, wait_seconds=ops.lock_wait_seconds, ticket_id=ops.ticket_id):
             state = inner(params, return_state=True)
+    except Exception as exc:
+        if approval_note == "pending":
+            approval_note = f"not approved: {exc}"
+        raise
     finally:
-        outcome = state.name if state is not None else "not run (target busy or refused)"
+        outcome = state.name if state is not None else "not run"
         result = None
         if state is not None and state.is_completed():
             result = state.result(raise_on_failure=False)

@@ -160,11 +160,14 @@ PROCEDURES: tuple[Procedure, ...] = (
                                     "overwritten)"),
               tags=("novalink", "disruptive")),
     # --- operations
-    Procedure("ops-selftest", "flows.ops_selftest:ops_selftest", "flows.ops_selftest:SelftestParams",
+    Procedure("selftest", "flows.ops_selftest:ops_selftest", "flows.ops_selftest:SelftestParams",
               "Self-test of locks, approvals, redaction and callbacks on this installation (changes nothing).",
               locks=(LockTarget("selftest", ("target",)),),
               approval=ApprovalRule(when={"disruptive": (True,)}, reason="self-test marked disruptive"),
               tags=("ops",)),
+    Procedure("fleet-reachability", "flows.ops_fleet:fleet_reachability", "flows.ops_fleet:FleetParams",
+              "Fan-out probe of many endpoints (threads or a Dask cluster); changes nothing.",
+              tags=("ops", "read-only")),
     Procedure("housekeeping", "flows.ops_housekeeping:ops_housekeeping",
               "flows.ops_housekeeping:HousekeepingParams",
               "Run history report (last day, per deployment) and release of stale lock-holder records.",
@@ -186,7 +189,7 @@ def _discover(root: Path) -> list[tuple[str, str, str]]:
             continue
         mod = f"flows.{path.stem}"
         for node in tree.body:
-            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) or node.name.startswith("_"):
                 continue
             for dec in node.decorator_list:
                 if not (isinstance(dec, ast.Call) and getattr(dec.func, "id", None) == "flow"):

@@ -133,6 +133,26 @@ def _patch_http_clients() -> None:
     base.PrefectHttpxSyncClient.send = ssend  # type: ignore[method-assign]
 
 
+def _patch_events_client() -> None:
+    """Task-run states, and other events, go to the server over the events websocket, not HTTP."""
+    from prefect.events.clients import EventsClient
+    from prefect.events.schemas.events import Event
+
+    if getattr(EventsClient.emit, "_powerops", False):
+        return
+    original = EventsClient.emit
+
+    async def emit(self: Any, event: Any) -> None:
+        if len(REDACTOR):
+            text = event.model_dump_json()
+            if REDACTOR.contains(text):
+                event = Event.model_validate_json(REDACTOR.redact_text(text))
+        return await original(self, event)
+
+    emit._powerops = True  # type: ignore[attr-defined]
+    EventsClient.emit = emit  # type: ignore[method-assign]
+
+
 def _patch_secret_types() -> None:
     from pydantic import types as ptypes
 
@@ -162,6 +182,7 @@ def install_redaction() -> Redactor:
         return REDACTOR
     _patch_secret_types()
     _patch_http_clients()
+    _patch_events_client()
     _attach_filter()
     _installed = True
     return REDACTOR

@@ -1,4 +1,4 @@
-"""ops-selftest: proves the operations machinery on an installation (and in the lab tests).
+"""selftest: proves the operations machinery on an installation (and in the lab tests).
 
 Holds the lock of ``target`` for ``hold_seconds``; with ``disruptive=True`` the deployment asks for approval
 first; with ``secret_block`` it loads that Secret block and then tries every way a careless flow leaks a
@@ -34,7 +34,7 @@ def leak_in_task(secret: str) -> None:
     raise RuntimeError(f"task failed while using credential {secret}")
 
 
-@flow(name="ops-selftest", log_prints=True)
+@flow(name="selftest", log_prints=True)
 def ops_selftest(params: SelftestParams) -> dict[str, object]:
     logger = get_run_logger()
     t0 = time.monotonic()

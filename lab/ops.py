@@ -121,14 +121,17 @@ def base_env(api_url: str) -> dict[str, str]:
 
 
 def start_worker(lab: LabContext, api_url: str, index: int = 1, pool: str = "powerops",
-                 extra_env: dict[str, str] | None = None) -> int:
+                 extra_env: dict[str, str] | None = None, limit: int | None = None) -> int:
+    """A process worker (PID file worker-<index>.pid); ``limit`` = most flow runs it runs at once."""
     env = base_env(api_url)
     env.update(PREFECT_WORKER_QUERY_SECONDS="2", PREFECT_WORKER_PREFETCH_SECONDS="5",
                PREFECT_FLOWS_HEARTBEAT_FREQUENCY="30", PREFECT_HOME=str(ops_dir(lab) / "worker-home"))
     env.update(extra_env or {})
     prefect_bin = str(Path(sys.executable).with_name("prefect"))
-    return _spawn(lab, f"worker-{index}", [prefect_bin, "worker", "start", "--pool", pool, "--type", "process",
-                                           "--name", f"powerops-worker-{index}"], env)
+    argv = [prefect_bin, "worker", "start", "--pool", pool, "--type", "process", "--name", f"powerops-worker-{index}"]
+    if limit:
+        argv += ["--limit", str(limit)]
+    return _spawn(lab, f"worker-{index}", argv, env)
 
 
 def start_ticket_service(lab: LabContext, api_url: str, port: int = TICKET_PORT,

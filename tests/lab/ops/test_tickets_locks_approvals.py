@@ -3,13 +3,16 @@ outcome callback to a real receiver, lock contention between two runs, approve /
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from typing import Any
 
+import httpx
 import pytest
 
 from core.ops import signing
+from core.ops.locks import holder_variable_name, make_key
 
 from .conftest import Receiver, Stack
 
@@ -21,7 +24,7 @@ def tid(prefix: str) -> str:
 
 
 def selftest(ticket: str, requester: str = "alice", **params: Any) -> dict[str, Any]:
-    return {"ticket_id": ticket, "procedure": "ops-selftest", "requester": requester, "parameters": params}
+    return {"ticket_id": ticket, "procedure": "selftest", "requester": requester, "parameters": params}
 
 
 def test_ticket_lifecycle_with_callback(ops_stack: Stack, receiver: Receiver) -> None:
@@ -55,7 +58,7 @@ def test_ticket_lifecycle_with_callback(ops_stack: Stack, receiver: Receiver) ->
     assert receiver.hits >= 2, "the first delivery got a 500: the service must retry"
     got = receiver.received[0]
     assert got["ticket_id"] == t and got["state"] == "Completed" and got["flow_run_id"] == run["flow_run_id"]
-    assert "## ops-selftest: Completed" in (got["summary_markdown"] or "")
+    assert "## selftest: Completed" in (got["summary_markdown"] or "")
     h = receiver.headers[0]
     signing.verify_signature([ops_stack.key], h["x-powerops-timestamp"], h["_raw"].encode(),
                              h["x-powerops-signature"], time.time())
@@ -81,7 +84,11 @@ def test_lock_contention(ops_stack: Stack) -> None:
     a, b, c = tid("CHG-A"), tid("CHG-B"), tid("CHG-C")
     assert ops_stack.post("/tickets", selftest(a, target=target, hold_seconds=25)).status_code == 201
     ra = ops_stack.wait_state(a, {"RUNNING"}, timeout=120)
-    time.sleep(6)    # A is past its lock acquisition (the sub-run starts inside the lock)
+    holder = holder_variable_name(make_key("selftest", [target]))
+    deadline = time.monotonic() + 60
+    while httpx.get(f"{ops_stack.api}/variables/name/{holder}", timeout=10).status_code != 200:
+        assert time.monotonic() < deadline, "A never recorded itself as the holder of the target"
+        time.sleep(0.5)
     assert ops_stack.post("/tickets", dict(selftest(b, target=target), on_lock_busy="fail")).status_code == 201
     assert ops_stack.post("/tickets", dict(selftest(c, target=target), on_lock_busy="wait")).status_code == 201
     rb = ops_stack.wait_state(b, {"COMPLETED", "FAILED", "CRASHED"})
@@ -101,16 +108,18 @@ def test_lock_contention(ops_stack: Stack) -> None:
 
 def test_approval_refused_then_approved_and_recorded(ops_stack: Stack) -> None:
     t = tid("CHG-APPR")
-    assert ops_stack.post("/tickets", selftest(t, target=t, disruptive=True)).status_code == 201
+    # the requester is an approver too, but may not approve their own ticket
+    assert ops_stack.post("/tickets", selftest(t, requester="ops-lead", target=t, disruptive=True)
+                          ).status_code == 201
     st = ops_stack.wait_state(t, {"PAUSED", "FAILED", "CRASHED"}, timeout=150)
     assert st["state_type"] == "PAUSED", st
-    r = ops_stack.post(f"/tickets/{t}/decision", {"approver": "alice", "approve": True})
+    r = ops_stack.post(f"/tickets/{t}/decision", {"approver": "ops-lead", "approve": True})
     assert r.status_code == 403 and "cannot approve" in r.json()["reason"]
     ops_stack.wait_state(t, {"PAUSED"}, timeout=60)
     r = ops_stack.post(f"/tickets/{t}/decision", {"approver": "mallory", "approve": True})
     assert r.status_code == 403 and "not on the approver list" in r.json()["reason"]
     ops_stack.wait_state(t, {"PAUSED"}, timeout=60)
-    r = ops_stack.post(f"/tickets/{t}/decision", {"approver": "ops-lead", "approve": True, "comment": "CAB ok"})
+    r = ops_stack.post(f"/tickets/{t}/decision", {"approver": "sre-oncall", "approve": True, "comment": "CAB ok"})
     assert r.status_code == 200 and r.json()["outcome"] == "approved", r.text
     done = ops_stack.wait_state(t, {"COMPLETED", "FAILED", "CRASHED"})
     assert done["state"] == "Completed", done
@@ -118,9 +127,9 @@ def test_approval_refused_then_approved_and_recorded(ops_stack: Stack) -> None:
     by_key = {a["key"]: a for a in arts}
     assert "approval-plan" in by_key and "run-summary" in by_key
     decisions = by_key["approval-decisions"]["data"]
-    outcomes = [d["outcome"] for d in (decisions if isinstance(decisions, list) else __import__("json").loads(decisions))]
+    outcomes = [d["outcome"] for d in (decisions if isinstance(decisions, list) else json.loads(decisions))]
     assert outcomes == ["refused", "refused", "approved"]
-    assert "approved by ops-lead" in by_key["run-summary"]["data"]
+    assert "approved by sre-oncall" in by_key["run-summary"]["data"]
 
 
 def test_denied_plan_changes_nothing(ops_stack: Stack) -> None:

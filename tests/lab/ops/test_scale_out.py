@@ -1,0 +1,117 @@
+"""Scale-out tier: the same deployments on a Prefect server backed by PostgreSQL (Debian's postgresql, started
+here), two workers (one run at a time each, so both must work), the ticket service, and a fan-out flow on a
+local Dask cluster (prefect-dask). Bounded: ~3-5 minutes on 2 cores."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .conftest import Stack, free_port
+
+pytestmark = pytest.mark.lab
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[str]:
+    if not (PG_BIN / "initdb").exists():
+        pytest.fail("PostgreSQL 15 is not installed (scripts/packages/ops.txt; run scripts/bootstrap.sh)")
+    data = tempfile.mkdtemp(prefix="powerops-pg-")
+    shutil.chown(data, "postgres", "postgres")
+    port = free_port()
+    as_pg = ["runuser", "-u", "postgres", "--"]
+    subprocess.run([*as_pg, str(PG_BIN / "initdb"), "-D", data, "--auth=trust", "-U", "postgres", "-E", "UTF8"],
+                   check=True, capture_output=True)
+    subprocess.run([*as_pg, str(PG_BIN / "pg_ctl"), "-D", data, "-l", f"{data}/server.log", "-w", "-o",
+                    f"-p {port} -h 127.0.0.1 -k {data}", "start"], check=True, capture_output=True)
+    try:
+        subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-c",
+                        "CREATE DATABASE prefect"], check=True, capture_output=True)
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}/prefect"
+    finally:
+        subprocess.run([*as_pg, str(PG_BIN / "pg_ctl"), "-D", data, "-m", "fast", "-w", "stop"],
+                       capture_output=True)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def pg_stack(postgres: str, prefect_server: str) -> Iterator[Stack]:
+    """A second Prefect server on PostgreSQL, two workers and a ticket service in front of it."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from deployments.apply import deploy_all
+    from lab import ops
+    from lab import prefect_server as ps
+    from lab.context import LabContext
+
+    home = tempfile.mkdtemp(prefix="powerops-pg-prefect-")
+    os.environ["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = postgres
+    try:
+        info = ps.start(home, port=free_port(), timeout=300)
+    finally:
+        os.environ.pop("PREFECT_SERVER_DATABASE_CONNECTION_URL")
+    state = tempfile.mkdtemp(prefix="powerops-pg-ops-")
+    lab = LabContext(state_dir=Path(state) / "state", run_dir=Path(state) / "run")
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: info.api_url}):
+            deploy_all()
+            ops.register_blocks(lab)
+            for i in (1, 2):
+                ops.start_worker(lab, info.api_url, i, limit=1)
+            url = ops.start_ticket_service(lab, info.api_url, free_port(), extra_env={
+                "POWEROPS_TICKET_POLL_SECONDS": "0.5"})
+            yield Stack(info.api_url, url, ops.hmac_key(lab).encode(), ops.bearer_token(lab), lab, home)
+    finally:
+        ops.down(lab)
+        ps.stop(home)
+
+
+def test_postgres_two_workers_and_dask_fanout(pg_stack: Stack, postgres: str) -> None:
+    run_id = uuid.uuid4().hex[:6]
+    tickets = [f"PG-{run_id}-{i}" for i in range(4)]
+    for t in tickets:
+        r = pg_stack.post("/tickets", {"ticket_id": t, "procedure": "selftest", "requester": "alice",
+                                       "parameters": {"target": t, "hold_seconds": 8}})
+        assert r.status_code == 201, r.text
+    pg_port = postgres.rsplit(":", 1)[1].split("/")[0]
+    api_port = pg_stack.api.rsplit(":", 1)[1].split("/")[0]
+    fan = f"PG-{run_id}-fan"
+    r = pg_stack.post("/tickets", {"ticket_id": fan, "procedure": "fleet-reachability", "requester": "alice",
+                                   "parameters": {"endpoints": [f"127.0.0.1:{pg_port}", f"127.0.0.1:{api_port}",
+                                                                "127.0.0.1:1"] * 4,
+                                                  "runner": "dask", "dask_workers": 2, "timeout_s": 2}})
+    assert r.status_code == 201, r.text
+    for t in [*tickets, fan]:
+        done = pg_stack.wait_state(t, {"COMPLETED", "FAILED", "CRASHED"}, timeout=600)
+        assert done["state"] == "Completed", done
+
+    # both workers ran flow runs (each takes one at a time)
+    logs = {p.stem: p.read_text() for p in (pg_stack.lab.state_dir / "ops").glob("worker-*.log")}
+    assert set(logs) == {"worker-1", "worker-2"}
+    for name, text in logs.items():
+        assert "submitting flow run" in text, f"{name} ran nothing"
+
+    # the fan-out ran on Dask and found exactly the open endpoints
+    fr = pg_stack.get(f"/tickets/{fan}").json()["flow_run_id"]
+    arts = pg_stack.api_post("/artifacts/filter", {"artifacts": {"key": {"any_": ["fleet-reachability"]}}})
+    assert arts, "no fleet-reachability artifact"
+    rows = arts[0]["data"] if isinstance(arts[0]["data"], list) else json.loads(arts[0]["data"])
+    assert sum(1 for r in rows if r["reachable"]) == 8 and sum(1 for r in rows if not r["reachable"]) == 4
+    summary = pg_stack.api_post("/artifacts/filter", {"artifacts": {"key": {"any_": ["run-summary"]},
+                                                                    "flow_run_id": {"any_": [fr]}}})
+    assert "| reachable | 8 |" in summary[0]["data"]
+
+    # the runs are in PostgreSQL
+    out = subprocess.run(["psql", "-h", "127.0.0.1", "-p", pg_port, "-U", "postgres", "-d", "prefect", "-tAc",
+                          "SELECT count(*) FROM flow_run"], capture_output=True, text=True, check=True).stdout
+    assert int(out.strip()) >= 10
