@@ -47,6 +47,11 @@ class PowerVC(Block):
                                               description="powervc-config command (argv).")
     ceilometer_expirer_command: list[str] = Field(default_factory=lambda: ["/usr/bin/ceilometer-expirer"],
                                                   description="ceilometer-expirer command (argv).")
+    db_client_command: list[str] = Field(
+        default_factory=lambda: ["mysql"], description="MariaDB client on the management host (argv, without a "
+        "password: root's socket authentication or a ~/.my.cnf there). Used only by the guarded database repair.")
+    db_dump_command: list[str] = Field(default_factory=lambda: ["mysqldump"],
+                                       description="mysqldump on the management host (argv), for backups.")
     backup_dir: str = Field(default="/var/backups/powerops", description="Where configuration backups are "
                             "written on the management host before an edit.")
 

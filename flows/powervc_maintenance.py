@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 
 from blocks.powervc import PowerVC
 from core.errors import ConfirmationRequired, PowerOpsError, SafetyCheckFailed
-from core.powervc import maintenance, novaconf
+from core.powervc import healthdb, maintenance, novaconf
 from core.powervc.errors import VerificationFailed
 from core.powervc.models import Plan, render_plan_markdown
 from tasks import powervc as t
@@ -258,4 +258,39 @@ def powervc_detach_ghost_volumes(params: GhostVolumeParams) -> dict[str, object]
     result["repaired"] = volume_ids
     if not volume_ids:
         raise PowerOpsError("nothing was repaired although the plan had actions")
+    return result
+
+
+class ResetHealthDbParams(BaseModel):
+    cloud_block: str = Field(default="lab-powervc", description="Name of the PowerVC block.")
+    servers: list[str] = Field(default_factory=list, description="Only these servers (display names or row ids); "
+                               "empty: every WARNING row.")
+    reasons: list[str] = Field(default_factory=list, description="Only rows whose reason matches, e.g. "
+                               "'vm_state=deleted' or 'rmc_state'; empty: any reason.")
+    mode: Mode = Field(default="plan", description="plan | apply")
+    confirm: bool = Field(default=False, description="Required to apply: this edits PowerVC's database.")
+    max_changes: int = Field(default=20, ge=1, description="Safety: refuse to touch more rows than this.")
+
+
+@flow(name="powervc-reset-health-db")
+def powervc_reset_health_db(params: ResetHealthDbParams) -> dict[str, object]:
+    """PowerVC's instance health states (WARNING -> PENDING, re-evaluated by PowerVC): no API exists, so this
+    is the database route, guarded: plan, explicit confirm, a mysqldump backup on the host, exact row ids."""
+    cloud = PowerVC.load(params.cloud_block)
+    plan = healthdb.plan_health_reset(t.read_health_rows(cloud), params.servers, params.reasons)
+    _publish("powervc-health-db-plan", "reset PowerVC instance health (database)", plan)
+    result: dict[str, object] = {"planned": [a.row() for a in plan.actions]}
+    if params.mode == "plan" or plan.empty:
+        return result
+    if not params.confirm:
+        raise ConfirmationRequired(f"{len(plan.actions)} database row(s) would change: re-run with confirm=True")
+    if len(plan.actions) > params.max_changes:
+        raise SafetyCheckFailed(f"{len(plan.actions)} rows is more than max_changes={params.max_changes}")
+    result["backup"] = t.backup_health_table(cloud)
+    ids = [a.args["id"] for a in plan.actions]
+    changed = t.update_health_rows(cloud, ids)
+    left = {r.id for r in t.read_health_rows(cloud)} & set(ids)
+    if left:
+        raise VerificationFailed([f"row {i} is still WARNING" for i in sorted(left)])
+    result["changed_rows"] = changed
     return result

@@ -23,7 +23,7 @@ from prefect.cache_policies import NO_CACHE
 
 from blocks.powervc import PowerVC
 from core.errors import InvalidInput, PowerOpsError
-from core.powervc import isolation, maintenance, novaconf, parse
+from core.powervc import healthdb, isolation, maintenance, novaconf, parse
 from core.powervc.errors import ApiError, ApiForbidden, ApiNotFound, ApiOverQuota, NotFound
 from core.powervc.models import Aggregate
 from seams.openstack import OpenStackParams, connect, request, translate_errors
@@ -634,3 +634,32 @@ def force_detach_volume(cloud: PowerVC, volume_id: str, attachment_id: str) -> N
 def reset_volume_status(cloud: PowerVC, volume_id: str) -> None:
     request(admin_conn(cloud), "block_storage", "POST", f"/volumes/{volume_id}/action", "reset volume status",
             json={"os-reset_status": {"status": "available", "attach_status": "detached"}})
+
+
+# -- guarded repair in PowerVC's own database table (no API for it) ---------------------------------------------
+
+@task(name="read_health_rows", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+def read_health_rows(cloud: PowerVC) -> list[healthdb.HealthRow]:
+    r = _ssh(cloud).run([*cloud.db_client_command, "-B", "-N", "nova"], stdin=healthdb.SELECT.encode(),
+                        timeout=120)
+    return healthdb.parse_rows(r.stdout)
+
+
+@task(name="backup_health_table", cache_policy=NO_CACHE)
+def backup_health_table(cloud: PowerVC) -> str:
+    """mysqldump of the table to the backup directory on the PowerVC host (mode 0600); returns its path."""
+    ssh = _ssh(cloud)
+    dump = ssh.run([*cloud.db_dump_command, "--single-transaction", "nova", healthdb.TABLE], timeout=600)
+    if f"CREATE TABLE `{healthdb.TABLE}`" not in dump.stdout:
+        raise PowerOpsError("the database dump does not contain the table: refusing to change anything")
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S")
+    path = f"{cloud.backup_dir.rstrip('/')}/nova.{healthdb.TABLE}.{stamp}.sql"
+    ssh.write_file(path, dump.stdout.encode(), 0o600)
+    return path
+
+
+@task(name="update_health_rows", cache_policy=NO_CACHE)
+def update_health_rows(cloud: PowerVC, ids: list[str]) -> int:
+    r = _ssh(cloud).run([*cloud.db_client_command, "-B", "-N", "nova"], stdin=healthdb.update_sql(ids).encode(),
+                        timeout=120)
+    return int(r.stdout.split()[-1])

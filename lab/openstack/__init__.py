@@ -109,6 +109,9 @@ def up(lab: LabContext) -> None:
     if not _step(p, "seed"):
         _seed(p, s)
         _done(p, "seed")
+    if not _step(p, "powervc-tables"):
+        reset_health_rows(lab)
+        _done(p, "powervc-tables")
     if not _step(p, "group-type"):
         _seed_group_type(p, s)
         _done(p, "group-type")
@@ -225,6 +228,36 @@ def _seed_group_type(p: Paths, s: dict[str, str]) -> None:
                                      "group_specs": {"consistent_group_snapshot_enabled": "<is> True"}}})
 
 
+# PowerVC's own table in the nova database (the seed's `select * from instance_health_status` output).
+HEALTH_TABLE = """CREATE TABLE IF NOT EXISTS instance_health_status (
+  created_at DATETIME NULL, updated_at DATETIME NULL, deleted_at DATETIME NULL, deleted INT NULL,
+  id VARCHAR(36) NOT NULL PRIMARY KEY, health_state VARCHAR(255) NULL, reason TEXT NULL,
+  unknown_reason_details TEXT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8;
+"""
+HEALTH_ROWS = [
+    ("2016-07-11 08:58:37", "1af1805c-bb59-4bc9-8b6d-adeaeb4250f3", "p00ww6754398", "rmc_state", "initializing"),
+    ("2015-07-31 16:53:50", "2668e808-10a1-425f-a272-6b052584557d", "multi-vol", "vm_state", "deleted"),
+    ("2015-08-03 11:22:38", "2934fb36-5d91-48cd-96de-8c16459c50f3", "clouddev-test-754df319-00000038",
+     "rmc_state", "inactive"),
+    ("2016-07-11 09:03:59", "3fc42502-856b-46a5-9c36-3d0864d6aa4c", "p00ww3254401", "rmc_state", "initializing"),
+    ("2015-07-08 20:11:48", "54d02c60-bd0e-4f34-9cb6-9c0a0b366873", "p00wb3740870", "rmc_state", "inactive"),
+    ("2015-07-31 17:44:16", "d5ec2a9c-221b-44c0-8573-d8e3695a8dd7", "multi-vol-sp5", "vm_state", "deleted"),
+]
+
+
+def reset_health_rows(lab: LabContext) -> None:
+    """(Re)create PowerVC's instance_health_status table with the seed's six WARNING rows."""
+    p = stack.paths(lab)
+    stmts = ["USE nova;", HEALTH_TABLE, "DELETE FROM instance_health_status;"]
+    for created, rid, name, key, value in HEALTH_ROWS:
+        reason = json.dumps([{"resource_local": "server", "display_name": name, "resource_property_key": key,
+                              "resource_property_value": value, "resource_id": rid}])
+        reason_sql = reason.replace("\\", "\\\\").replace("'", "''")
+        stmts.append("INSERT INTO instance_health_status (created_at, deleted, id, health_state, reason, "  # noqa: S608 - lab constants
+                     f"unknown_reason_details) VALUES ('{created}', 0, '{rid}', 'WARNING', '{reason_sql}', '');")
+    _sql(p, "\n".join(stmts) + "\n")
+
+
 def reset_metering(lab: LabContext) -> None:
     """Back to the PowerVC default retention (270 days) with a full event store (for repeatable tests)."""
     import sqlite3
@@ -307,6 +340,8 @@ def lab_block(lab: LabContext):  # type: ignore[no-untyped-def]
         powervc_config_command=[str(p.bin / "powervc-config")],
         ceilometer_expirer_command=[str(p.bin / "ceilometer-expirer")],
         backup_dir=str(p.root / "backups"),
+        db_client_command=["mariadb", "--no-defaults", f"--socket={p.run / 'mysql.sock'}", "-u", "root"],
+        db_dump_command=["mariadb-dump", "--no-defaults", f"--socket={p.run / 'mysql.sock'}", "-u", "root"],
     )
 
 

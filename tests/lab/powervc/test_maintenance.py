@@ -200,3 +200,32 @@ def test_ghost_volume_detach_is_guarded(powervc_lab, tmp_path) -> None:
         assert powervc_detach_ghost_volumes(p)["planned"] == []
     finally:
         conn.block_storage.delete_volume(vol.id, ignore_missing=True, force=True)
+
+
+def test_health_reset_in_powervc_database_is_guarded(powervc_lab) -> None:
+    """The seed's UPDATE on instance_health_status, done as a guarded flow: plan, confirm, backup, exact ids."""
+    import lab.openstack as component
+    from flows.powervc_maintenance import ResetHealthDbParams, powervc_reset_health_db
+    from lab.context import LabContext
+
+    component.reset_health_rows(LabContext())
+    try:
+        p = ResetHealthDbParams(cloud_block=powervc_lab.block, reasons=["vm_state=deleted"])
+        plan = powervc_reset_health_db(p)
+        assert [r["target"] for r in plan["planned"]] == ["multi-vol", "multi-vol-sp5"]
+        with pytest.raises(ConfirmationRequired):
+            powervc_reset_health_db(p.model_copy(update={"mode": "apply"}))
+        with pytest.raises(SafetyCheckFailed):
+            powervc_reset_health_db(ResetHealthDbParams(cloud_block=powervc_lab.block, mode="apply", confirm=True,
+                                                        max_changes=3))
+        r = powervc_reset_health_db(p.model_copy(update={"mode": "apply", "confirm": True}))
+        assert r["changed_rows"] == 2
+        ssh = powervc_lab.cloud.ssh.connect()
+        dump = ssh.read_file(r["backup"]).decode()
+        assert "INSERT INTO `instance_health_status`" in dump and "multi-vol-sp5" in dump
+        remaining = powervc_reset_health_db(ResetHealthDbParams(cloud_block=powervc_lab.block))
+        assert sorted(x["target"] for x in remaining["planned"]) == [
+            "clouddev-test-754df319-00000038", "p00wb3740870", "p00ww3254401", "p00ww6754398"]
+        assert powervc_reset_health_db(p)["planned"] == []
+    finally:
+        component.reset_health_rows(LabContext())
