@@ -97,7 +97,13 @@ def reset_model(lab: LabContext, **overrides: Any) -> None:
 def add_partition(lab: LabContext, system: str, name: str, lpar_id: int, mac: str = "", *,
                   env: str = "aixlinux", state: str = "Not Activated", profile: str = "default",
                   os_version: str = "", node: str | None = None) -> None:
-    """Add or update a partition of ``system`` in the simulator's model (before or after ``up``)."""
+    """Add or update a partition of ``system`` in the simulator's model (before or after ``up``).
+
+    ``mac`` (12 hex digits or colon form) is what ``lpar_netboot -m`` must match. ``node``: a lab node
+    (namespace ``pwl-<node>``) whose link the simulated hypervisor then drives (up only while the partition is
+    Running); leave it empty to keep the simulator away from your namespace. Partitions added here survive
+    ``reset_model``.
+    """
     from core.hmc.commands import validate_mac, validate_name
 
     validate_name(system, "managed system")
