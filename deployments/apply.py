@@ -41,7 +41,7 @@ def deploy(proc: Procedure, pool: str = WORK_POOL, repo: str | None = None) -> s
     fl = build(proc.name)
     schema = parameter_schema(fl).model_dump_for_openapi()
     schedules = [DeploymentScheduleCreate(schedule=CronSchedule(cron=s.cron, timezone=s.timezone),
-                                          active=s.active, parameters=s.parameters,
+                                          active=s.active, parameters={"params": s.parameters} if s.parameters else {},
                                           slug=f"{proc.name}-{i}")
                  for i, s in enumerate(proc.schedules)]
     with get_client(sync_client=True) as client:

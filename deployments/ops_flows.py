@@ -99,6 +99,10 @@ def build(name: str) -> Any:
         return run_operated(proc, params, ops or OpsOptions())
 
     wrapper.__annotations__ = {"params": model, "ops": OpsOptions | None, "return": Any}
+    try:   # a model whose fields all have defaults makes params optional (schedules need no parameters)
+        wrapper.__defaults__ = (model(), None)
+    except ValueError:
+        pass
     wrapper.__name__ = wrapper.__qualname__ = proc.wrapper_name
     wrapper.__doc__ = f"{proc.description}\n\nOperated run of {proc.flow}: locks, approval, summary, redaction."
     return flow(name=f"ops-{proc.name}", description=proc.description, log_prints=False,

@@ -34,7 +34,7 @@ class Schedule:
     cron: str
     active: bool = False
     timezone: str = "UTC"
-    parameters: dict[str, Any] = field(default_factory=dict)
+    parameters: dict[str, Any] = field(default_factory=dict)   # fields of the flow's model (-> {"params": ...})
     why: str = ""
 
 

@@ -36,7 +36,7 @@ def deployment_dict(p: Procedure) -> dict[str, Any]:
         d["parameters"] = p.parameters
     if p.schedules:
         d["schedules"] = [{"cron": s.cron, "timezone": s.timezone, "active": s.active, "slug": f"{p.name}-{i}",
-                           **({"parameters": s.parameters} if s.parameters else {})}
+                           **({"parameters": {"params": s.parameters}} if s.parameters else {})}
                           for i, s in enumerate(p.schedules)]
     return d
 

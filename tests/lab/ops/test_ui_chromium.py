@@ -29,7 +29,7 @@ def chromium() -> str:
 
 def page_text(url: str, screenshot: Path | None = None) -> str:
     """The page's visible text after its JavaScript ran (the UI is a single-page app)."""
-    argv = [chromium(), *CHROMIUM_FLAGS, "--virtual-time-budget=20000", "--window-size=1400,1100"]
+    argv = [chromium(), *CHROMIUM_FLAGS, "--virtual-time-budget=40000", "--run-all-compositor-stages-before-draw", "--window-size=1400,1100"]
     if screenshot:
         subprocess.run([*argv, f"--screenshot={screenshot}", url], capture_output=True, timeout=120, check=False)
     dom = subprocess.run([*argv, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
