@@ -176,6 +176,10 @@ def vnic_failover_drill(params: VnicFailoverDrillParams) -> dict[str, Any]:
     finally:
         report = th.stop_ping_monitor(monitor)
         mark(f"ping stopped: {report.transmitted} sent, {report.received} received, {report.lost} lost")
+        if report.first_loss_at is not None and report.last_loss_at is not None:
+            mark("first unanswered ping reported", report.first_loss_at)
+            mark("last unanswered ping reported", report.last_loss_at)
+        timeline.sort(key=lambda row: float(row["t (s)"]))
 
     phases = {"failover": 0, "restore": 0}
     if report:
