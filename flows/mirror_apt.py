@@ -13,7 +13,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from pydantic import BaseModel, Field
 
-from core.mirror.apt import AptSpec, by_hash_aliases, package_files, select_index_files
+from core.mirror.apt import AptSpec, by_hash_aliases, installer_files, package_files, select_index_files
 from core.mirror.deb822 import FileEntry, parse_release
 from core.mirror.plan import Stamp, plan_sync, snapshot_id, spec_digest
 from flows.mirror_common import (
@@ -117,6 +117,8 @@ def mirror_apt(params: MirrorAptParams) -> dict[str, Any]:
     if any(r.acquire_by_hash for r in releases.values()):
         tree.update(by_hash_aliases(got))
     tree.update(package_files(fetched_idx, index_files, spec))
+    if spec.installer:
+        tree.update(installer_files(fetched_idx, index_files))
 
     plan = plan_sync(tree, list_pool_objects(stores.local), current)
     publish_plan_artifact("apt", name, plan, params.dry_run)

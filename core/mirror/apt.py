@@ -9,7 +9,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from core.mirror.deb822 import FileEntry, Release, parse_packages, parse_sources
+from core.mirror.deb822 import FileEntry, Release, parse_packages, parse_sha256sums, parse_sources
 from core.mirror.errors import IndexMissing, MalformedIndex
 from core.names import validate_suite
 
@@ -201,3 +201,15 @@ def _add(out: dict[str, FileEntry], path: str, entry: FileEntry) -> None:
     if prev is not None and prev != entry:
         raise MalformedIndex(f"{path} is listed twice with different checksums ({prev.sha256} vs {entry.sha256})")
     out[path] = entry
+
+
+def installer_files(indexes: Mapping[str, bytes], files: list[IndexFile]) -> dict[str, FileEntry]:
+    """Installer images listed by the fetched (signed-Release-checked) SHA256SUMS files; sizes unknown (-1)."""
+    out: dict[str, FileEntry] = {}
+    for f in files:
+        if f.kind != "sha256sums" or f.path not in indexes:
+            continue
+        base = f.path.rsplit("/", 1)[0]
+        for path, digest in parse_sha256sums(indexes[f.path].decode("utf-8", errors="replace"), base).items():
+            _add(out, path, FileEntry(-1, digest))
+    return out

@@ -162,6 +162,18 @@ class AptUpstream:
     def packages(self) -> list[Path]:
         return sorted((self.root / "pool").rglob("*.deb"))
 
+    def add_installer(self, arch: str = "ppc64el", component: str = "main") -> dict[str, bytes]:
+        """Installer images with a SHA256SUMS file, as debian-installer publishes them (call publish after)."""
+        images = self.root / "dists" / self.suite / component / f"installer-{arch}" / "current" / "images"
+        files = {"netboot/vmlinux": b"kernel " * 1000, "netboot/initrd.gz": gzip.compress(b"initrd " * 1000, mtime=0)}
+        lines = []
+        for rel, data in files.items():
+            (images / rel).parent.mkdir(parents=True, exist_ok=True)
+            (images / rel).write_bytes(data)
+            lines.append(f"{hashlib.sha256(data).hexdigest()}  ./{rel}")
+        (images / "SHA256SUMS").write_text("\n".join(lines) + "\n")
+        return files
+
     def publish(self, sign: bool = True, signer: TestKey | None = None, detached: bool = True) -> None:
         """Regenerate Packages (apt-ftparchive), Release, and sign InRelease/Release.gpg."""
         dists = self.root / "dists" / self.suite
@@ -187,6 +199,10 @@ class AptUpstream:
             "-o", f"APT::FTPArchive::Release::Architectures={' '.join(self.architectures)}",
             "-o", f"APT::FTPArchive::Release::Components={' '.join(self.components)}",
             "-o", "APT::FTPArchive::Release::Acquire-By-Hash=yes",
+            # the default patterns, plus the installer's SHA256SUMS as the Debian archive lists them
+            *[arg for pat in ("Packages", "Packages.*", "Sources", "Sources.*", "Release", "Contents-*",
+                              "Translation-*", "Index", "SHA256SUMS")
+              for arg in ("-o", f"APT::FTPArchive::Release::Patterns::={pat}")],
             "release", ".",
         ], cwd=dists).stdout
         for name in ("InRelease", "Release.gpg"):

@@ -265,3 +265,15 @@ def test_killed_run_resumes_and_never_publishes_half(apt_upstream, local_root):
     assert r["changed"] and r["resumed"] == 1
     assert r["bytes"] <= size - kept + 200_000  # only the rest of the big file (+ the small packages)
     assert sha(dest / "current/pool/main/p/powerops-huge/powerops-huge_1.0_ppc64el.deb") == digest
+
+
+def test_installer_images(apt_upstream, local_root):
+    up = apt_upstream
+    files = up.repo.add_installer()
+    up.repo.publish()
+    r = mirror_apt(params(up, local_root, installer=True))
+    images = local_root / up.name / "current/dists/bookworm/main/installer-ppc64el/current/images"
+    assert r["changed"]
+    for rel, data in files.items():
+        assert (images / rel).read_bytes() == data
+    assert (images / "SHA256SUMS").exists()

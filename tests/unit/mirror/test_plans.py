@@ -115,3 +115,14 @@ def test_partial_mirror_by_package_patterns(fixtures):
     assert sorted(p.rsplit("/", 1)[1] for p in pool) == ["powerops-data_1.0_all.deb", "powerops-hello_1.0_ppc64el.deb"]
     assert spec.as_dict()["include_packages"] == ["powerops-*"]
     assert "include_packages" not in AptSpec(("bookworm",)).as_dict()
+
+
+def test_installer_files_from_sha256sums():
+    from core.mirror.apt import IndexFile, installer_files
+
+    path = "dists/xenial/main/installer-ppc64el/current/images/SHA256SUMS"
+    files = [IndexFile(path, E(10, "f"), "sha256sums", path)]
+    sums = ("a" * 64 + "  ./netboot/vmlinux\n" + "b" * 64 + "  ./netboot/initrd.gz\n").encode()
+    out = installer_files({path: sums}, files)
+    base = "dists/xenial/main/installer-ppc64el/current/images/netboot"
+    assert out == {f"{base}/vmlinux": FileEntry(-1, "a" * 64), f"{base}/initrd.gz": FileEntry(-1, "b" * 64)}
