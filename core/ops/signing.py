@@ -5,12 +5,15 @@ A ticketing system signs each delivery with a shared key:
     X-Powerops-Timestamp: 1732489200
     X-Powerops-Signature: sha256=<hex HMAC-SHA256(key, "1732489200." + raw body)>
 
+(the digest may also be base64-encoded, as ServiceNow's ``generateMac`` returns it).
+
 The timestamp binds the signature to a moment: deliveries older (or newer) than ``tolerance`` seconds are
 refused, so a captured request cannot be replayed later. Comparisons are constant-time.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 
@@ -25,6 +28,11 @@ def sign(key: bytes, timestamp: str, body: bytes) -> str:
     """The signature header value for ``body`` sent at ``timestamp`` (seconds since the epoch, as text)."""
     mac = hmac.new(key, timestamp.encode("ascii") + b"." + body, hashlib.sha256)
     return "sha256=" + mac.hexdigest()
+
+
+def _b64(hex_signature: str) -> str:
+    """The same digest base64-encoded (what ServiceNow's GlideCertificateEncryption.generateMac returns)."""
+    return "sha256=" + base64.b64encode(bytes.fromhex(hex_signature[7:])).decode()
 
 
 def verify_signature(keys: list[bytes], timestamp: str | None, body: bytes, signature: str | None,
@@ -49,7 +57,8 @@ def verify_signature(keys: list[bytes], timestamp: str | None, body: bytes, sign
     if not signature.startswith("sha256="):
         raise TicketAuthError(f"{SIGNATURE_HEADER} must look like 'sha256=<hex>'")
     for key in keys:
-        if hmac.compare_digest(sign(key, timestamp, body), signature):
+        expected = sign(key, timestamp, body)
+        if hmac.compare_digest(expected, signature) or hmac.compare_digest(_b64(expected), signature):
             return
     raise TicketAuthError("signature does not match the body (wrong key, or the body was altered)")
 

@@ -25,6 +25,11 @@ def test_signature_roundtrip_and_rotation() -> None:
     sig = signing.sign(KEY, "1000", BODY)
     assert sig.startswith("sha256=") and len(sig) == 7 + 64
     signing.verify_signature([b"old", KEY], "1000", BODY, sig, now=1010)
+    import base64
+    import hashlib
+    import hmac
+    b64 = base64.b64encode(hmac.new(KEY, b"1000." + BODY, hashlib.sha256).digest()).decode()
+    signing.verify_signature([KEY], "1000", BODY, "sha256=" + b64, now=1000)
 
 
 @pytest.mark.parametrize(("ts", "body", "sig", "now", "why"), [
