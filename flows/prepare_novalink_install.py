@@ -19,9 +19,18 @@ from pydantic import BaseModel, Field
 
 from blocks.novalink import NovaLinkInstallServer
 from core.errors import ConfirmationRequired, SafetyCheckFailed
+from core.novalink.initrd import patch_identity
 from core.novalink.model import ClientRef, InstallMedia, NovaLinkPartition, check_batch
-from core.novalink.plan import STAGED_MARKER, fact_paths, media_identity, plan_prepare
+from core.novalink.plan import (
+    STAGED_MARKER,
+    FileChange,
+    fact_paths,
+    media_identity,
+    plan_npiv_initrd,
+    plan_prepare,
+)
 from core.novalink.render import (
+    NPIV_INITRD,
     RenderedFile,
     is_ours,
     paths_for,
@@ -29,6 +38,7 @@ from core.novalink.render import (
     render_client_files,
 )
 from tasks.novalink import (
+    build_npiv_initrd,
     copy_boot_file,
     fetch_http,
     fetch_tftp,
@@ -95,6 +105,16 @@ def prepare_novalink_install(params: PrepareNovaLinkParams) -> dict[str, object]
     # plan
     rendered = _render_all(params, server, hashes, bootptab)
     plan = plan_prepare(rendered, remote, first, media, wanted_identity, current_identity)
+    npiv: dict[str, FileChange] = {}
+    if any(p.pvmdisk for p in params.partitions):
+        media_initrd_sha = read_checksums(server, [first.media_initrd]).get(first.media_initrd)
+        for p, pplan in zip(params.partitions, plan.partitions, strict=True):
+            if p.pvmdisk:
+                path = paths_for(p, media, layout).initrd
+                wanted = patch_identity(media_initrd_sha, p.pvmdisk, media.initrd_preseed) if media_initrd_sha else None
+                change = plan_npiv_initrd(path, plan.stage_media, wanted, read_remote_text(server, path + ".source"))
+                pplan.files.append(change)
+                npiv[p.partition_name] = change
     create_table_artifact(key="novalink-prepare-plan", table=plan.rows(),
                           description=f"prepare-novalink-install plan on {server.server_ip}"
                                       + (" (dry run)" if params.dry_run else ""))
@@ -110,11 +130,17 @@ def prepare_novalink_install(params: PrepareNovaLinkParams) -> dict[str, object]
     if plan.copy_boot_file:
         copy_boot_file(server, media, params.partitions[0])
         changed.append(f"boot file {first.boot_file}")
+    if npiv:
+        media_initrd_sha = read_checksums(server, [first.media_initrd])[first.media_initrd]
+        for p in params.partitions:
+            if p.partition_name in npiv and npiv[p.partition_name].action != "none":
+                build_npiv_initrd(server, media, p, patch_identity(media_initrd_sha, p.pvmdisk, media.initrd_preseed))
+                changed.append(npiv[p.partition_name].path)
     uploaded: set[str] = set()
     for pplan, files in zip(plan.partitions, rendered.values(), strict=True):
         by_path = {f.path: f for f in files}
         for change in pplan.changes:
-            if change.path in uploaded:
+            if change.what == "npiv initrd" or change.path in uploaded:
                 continue
             if upload_file(server, by_path[change.path]):
                 changed.append(change.path)
@@ -145,12 +171,14 @@ def _verify(server: NovaLinkInstallServer, params: PrepareNovaLinkParams,
     layout = server.layout()
     media = params.media
     first = paths_for(params.partitions[0], media, layout)
-    big = read_checksums(server, [first.boot_file, first.kernel, first.initrd])
+    npiv_initrds = [paths_for(p, media, layout).initrd for p in params.partitions if p.pvmdisk]
+    big = read_checksums(server, [first.boot_file, first.kernel, first.media_initrd, *npiv_initrds])
     base = f"http://{layout.http_authority}"
     results = []
     results.append(fetch_tftp(layout.server_ip, layout.boot_file, big[first.boot_file]))
     results.append(fetch_http(base + layout.url_path(first.kernel), big[first.kernel], check_range=True))
-    results.append(fetch_http(base + layout.url_path(first.initrd), big[first.initrd], check_range=False))
+    for initrd in [first.media_initrd, *npiv_initrds]:
+        results.append(fetch_http(base + layout.url_path(initrd), big[initrd], check_range=False))
     for p in params.partitions:
         files = {f.what: f for f in rendered[p.partition_name]}
         grub = files["grub.cfg"]
@@ -196,6 +224,12 @@ def remove_novalink_install(params: RemoveNovaLinkParams) -> dict[str, object]:
                 raise SafetyCheckFailed(f"{server.server_ip}:{path} was not written by powerops; not removing it")
             rows.append({"partition": c.partition_name, "path": path, "action": "remove", "reason": "present"})
             todo.append(path)
+        npiv_source = posixpath.join(paths.client_dir, NPIV_INITRD + ".source")
+        source_text = read_remote_text(server, npiv_source)
+        if source_text is not None and source_text.startswith("initrd-sha256="):  # built by build_npiv_initrd
+            for path in (posixpath.join(paths.client_dir, NPIV_INITRD), npiv_source):
+                rows.append({"partition": c.partition_name, "path": path, "action": "remove", "reason": "present"})
+                todo.append(path)
         if layout.boot_service == "bootpd":
             current = new_bootptab if new_bootptab is not None else (read_remote_text(server, layout.bootptab) or "")
             updated = remove_bootptab(current, c.host)

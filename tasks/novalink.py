@@ -20,6 +20,7 @@ from core.errors import CommandFailed, HostError, HostUnreachable
 from core.novalink import hmc as hmc_cmd
 from core.novalink import postinstall, tftp
 from core.novalink.errors import InstallMilestoneFailed, VerificationFailed
+from core.novalink.initrd import patch_initrd_argv
 from core.novalink.milestones import LogLine, Milestone, Source, Target, Tracker
 from core.novalink.model import InstallMedia, NovaLinkPartition
 from core.novalink.plan import (
@@ -93,6 +94,17 @@ def copy_boot_file(server: NovaLinkInstallServer, media: InstallMedia, partition
     conn = server.connect()
     for argv in copy_boot_file_commands(posixpath.join(paths.media_dir, media.core_elf), paths.boot_file):
         conn.run(argv)
+
+
+@task(cache_policy=NO_CACHE, task_run_name="patch NPIV initrd of {partition.partition_name}")
+def build_npiv_initrd(server: NovaLinkInstallServer, media: InstallMedia, partition: NovaLinkPartition,
+                      identity: str) -> None:
+    """The initrd with 'd-i grub-installer/bootdev string <pvmdisk>' in the installer's preseed."""
+    paths = paths_for(partition, media, server.layout())
+    conn = server.connect()
+    conn.run(patch_initrd_argv(paths.media_initrd, paths.initrd, partition.pvmdisk, media.initrd_preseed),
+             timeout=1800)
+    conn.write_file(paths.initrd + ".source", identity.encode())
 
 
 @task(cache_policy=NO_CACHE, task_run_name="upload {file.what} to {file.path}")

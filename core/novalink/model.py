@@ -247,6 +247,10 @@ class InstallMedia(BaseModel):
     squashfs: str = Field(default="install/filesystem.squashfs", description="Live installer image.")
     core_elf: str = Field(default="boot/grub/powerpc-ieee1275/core.elf", description="GRUB network boot image.")
     pvm_repo_archive: str = Field(default="pvm/repo/pvmrepo.tgz", description="The pvm repository archive.")
+    initrd_preseed: str = Field(
+        default="opt/ibm/pvm-install/data/pvm-install-preseed.cfg",
+        description="Installer preseed inside the initrd; for NPIV partitions (pvmdisk) a per-partition initrd "
+        "is built with 'd-i grub-installer/bootdev string <pvmdisk>' in it (the NPIV grub-install fix).")
     installer: Literal["novalink", "debian-installer"] = Field(
         default="novalink", description="Installer family: 'novalink' reads pvm-installer-config; "
         "'debian-installer' (the lab stand-in) reads a d-i preseed (url=).")
@@ -258,7 +262,7 @@ class InstallMedia(BaseModel):
             raise InvalidInput(f"invalid media name {v!r}")
         return v
 
-    @field_validator("kernel", "initrd", "squashfs", "core_elf", "pvm_repo_archive")
+    @field_validator("kernel", "initrd", "squashfs", "core_elf", "pvm_repo_archive", "initrd_preseed")
     @classmethod
     def _rel(cls, v: str) -> str:
         return validate_relpath(v, "media path")

@@ -204,3 +204,14 @@ def extract_repo_commands(archive: str, repo_dir: str) -> list[list[str]]:
 
 def copy_boot_file_commands(core_elf: str, boot_file: str) -> list[list[str]]:
     return [["mkdir", "-p", "--", posixpath.dirname(boot_file)], ["cp", "--", core_elf, boot_file]]
+
+
+def plan_npiv_initrd(path: str, restaging: bool, wanted: str | None, current: str | None) -> FileChange:
+    """The per-partition NPIV initrd: rebuilt when the media is restaged or its identity changed."""
+    if restaging or wanted is None:
+        return FileChange(path, "npiv initrd", "update" if current else "create", "built from the (re)staged media")
+    if current is None:
+        return FileChange(path, "npiv initrd", "create", "absent")
+    if current != wanted:
+        return FileChange(path, "npiv initrd", "update", "media initrd or pvmdisk changed")
+    return FileChange(path, "npiv initrd", "none", "built from the same initrd and pvmdisk")

@@ -43,6 +43,9 @@ def grub_cfg_name(mac: str) -> str:
     return "grub.cfg-01-" + mac.lower().replace(":", "-")
 
 
+NPIV_INITRD = "initrd-bootdev.gz"
+
+
 @dataclass(frozen=True)
 class Paths:
     """Where every file of one partition's install lives on the install server."""
@@ -56,7 +59,8 @@ class Paths:
     boot_file: str
     boot_entry: str  # dnsmasq hosts file or the bootptab
     kernel: str
-    initrd: str
+    initrd: str  # what the partition boots: the media's, or its NPIV-patched copy
+    media_initrd: str
     squashfs: str
     vios_dir: str
 
@@ -78,7 +82,9 @@ def paths_for(p: NovaLinkPartition | ClientRef, media: InstallMedia, server: Ser
         boot_file=posixpath.normpath(posixpath.join(server.tftp_root, server.boot_file)),
         boot_entry=entry,
         kernel=posixpath.join(media_dir, media.kernel),
-        initrd=posixpath.join(media_dir, media.initrd),
+        initrd=posixpath.join(client_dir, NPIV_INITRD) if getattr(p, "pvmdisk", "")
+        else posixpath.join(media_dir, media.initrd),
+        media_initrd=posixpath.join(media_dir, media.initrd),
         squashfs=posixpath.join(media_dir, media.squashfs),
         vios_dir=posixpath.join(server.base_dir, "novalink-vios"),
     )

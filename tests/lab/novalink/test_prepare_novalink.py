@@ -94,3 +94,32 @@ def test_prepare_from_an_iso_keeps_symlinks(netboot_lab):
     assert any(v["url"].endswith("novalink-lab-iso/install/vmlinux") for v in out["verified"])
     # back to the directory media for the other tests
     prepare_novalink_install(prepare_params(netboot_lab, [partition()]))
+
+
+def test_npiv_partition_gets_a_patched_initrd(netboot_lab):
+    """pvmdisk in grub.cfg and the author's initrd fix (grub-installer/bootdev), rebuilt only when needed."""
+    import gzip
+    import subprocess
+
+    import lab.netboot as nb
+    from core.novalink.model import InstallMedia
+    from flows.prepare_novalink_install import prepare_novalink_install
+
+    media = InstallMedia(name=nb.MEDIA_NAME, installer="debian-installer", initrd_preseed="preseed.cfg")
+    npiv = partition(partition_name="nova0696013", mac="52:54:00:4e:4c:83", ip="10.250.77.83",
+                     pvmdisk="/dev/mapper/mpatha")
+    _remove(netboot_lab, [npiv])
+    out = prepare_novalink_install(prepare_params(netboot_lab, [npiv], media=media))
+    client = Path(netboot_lab["state"]) / "netboot/srv/export/novalink-clients/nova0696013"
+    patched = client / "initrd-bootdev.gz"
+    assert str(patched) in out["changed"]
+    listing = subprocess.run(["cpio", "-i", "--to-stdout", "preseed.cfg"], input=gzip.decompress(patched.read_bytes()),
+                             capture_output=True, check=True).stdout.decode()
+    assert listing.strip().endswith("d-i grub-installer/bootdev string /dev/mapper/mpatha")
+    grub = (Path(netboot_lab["state"]) / "netboot/srv/boot/grub/grub.cfg-01-52-54-00-4e-4c-83").read_text()
+    assert " pvmdisk=/dev/mapper/mpatha \\\n" in grub and "initrd /export/novalink-clients/nova0696013/" in grub
+    assert any(v["url"].endswith("initrd-bootdev.gz") for v in out["verified"])
+    again = prepare_novalink_install(prepare_params(netboot_lab, [npiv], media=media))
+    assert again["changed"] == []
+    removed = _remove(netboot_lab, [npiv])["removed"]
+    assert str(patched) in removed and not patched.exists()

@@ -160,3 +160,21 @@ def test_partition_validation(part):
             NovaLinkPartition(**{**part.model_dump(), **bad})
     with pytest.raises(InvalidInput, match="same mac"):
         check_batch([part, part.model_copy(update={"partition_name": "nova0696011", "ip": "10.10.20.32"})])
+
+
+def test_npiv_initrd_patch_argv_and_plan():
+    from core.novalink.initrd import PVM_PRESEED, patch_identity, patch_initrd_argv
+    from core.novalink.plan import plan_npiv_initrd
+
+    argv = patch_initrd_argv("/m/install/netboot_initrd.gz", "/c/initrd-bootdev.gz", "/dev/mapper/mpatha")
+    assert argv[:2] == ["sh", "-c"] and argv[3:] == [
+        "powerops-initrd-patch", "/m/install/netboot_initrd.gz", "/c/initrd-bootdev.gz", PVM_PRESEED,
+        "/dev/mapper/mpatha"]
+    assert "/dev/mapper" not in argv[2]  # values are arguments, never part of the script
+    with pytest.raises(InvalidInput):
+        patch_initrd_argv("/m/i.gz", "/c/o.gz", "/dev/x; reboot")
+    ident = patch_identity("ab" * 32, "/dev/mapper/mpatha", PVM_PRESEED)
+    assert plan_npiv_initrd("/c/o.gz", False, ident, ident).action == "none"
+    assert plan_npiv_initrd("/c/o.gz", False, ident, None).action == "create"
+    assert plan_npiv_initrd("/c/o.gz", True, ident, ident).action == "update"
+    assert plan_npiv_initrd("/c/o.gz", False, ident, ident.replace("mpatha", "mpathb")).action == "update"
