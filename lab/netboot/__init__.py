@@ -335,6 +335,7 @@ def down(lab: LabContext) -> None:
     # keep the build cache (the 4-minute GRUB build); remove everything else the lab made
     for sub in ("srv", "logs", "console", "run", DNSMASQ_HOSTS, "media-src"):
         shutil.rmtree(d.root / sub, ignore_errors=True)
+    (d.root / "README").unlink(missing_ok=True)
 
 
 def status(lab: LabContext) -> list[str]:
