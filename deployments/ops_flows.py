@@ -7,6 +7,7 @@ first access (module ``__getattr__``), so a flow run imports only its own flow's
 
 from __future__ import annotations
 
+import contextlib
 import time
 from functools import cache
 from typing import Any
@@ -99,10 +100,9 @@ def build(name: str) -> Any:
         return run_operated(proc, params, ops or OpsOptions())
 
     wrapper.__annotations__ = {"params": model, "ops": OpsOptions | None, "return": Any}
-    try:   # a model whose fields all have defaults makes params optional (schedules need no parameters)
+    # a model whose fields all have defaults makes params optional (schedules need no parameters)
+    with contextlib.suppress(ValueError):
         wrapper.__defaults__ = (model(), None)
-    except ValueError:
-        pass
     wrapper.__name__ = wrapper.__qualname__ = proc.wrapper_name
     wrapper.__doc__ = f"{proc.description}\n\nOperated run of {proc.flow}: locks, approval, summary, redaction."
     return flow(name=f"ops-{proc.name}", description=proc.description, log_prints=False,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ast
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -76,6 +76,8 @@ class Procedure:
 
 DRY = {"dry_run": True}
 HMC = LockTarget("hmc", ("hmc_block", "managed_system"))
+PVC = LockTarget("powervc", ("cloud_block",))
+SWARM = LockTarget("swarm", ("inventory",))
 
 PROCEDURES: tuple[Procedure, ...] = (
     # --- foundation
@@ -159,6 +161,42 @@ PROCEDURES: tuple[Procedure, ...] = (
               approval=ApprovalRule(always=True, reason="installs NovaLink on partitions (their disks are "
                                     "overwritten)"),
               tags=("novalink", "disruptive")),
+    Procedure("serve-mirrors", "flows.serve_mirrors:serve_mirrors", "flows.serve_mirrors:ServeMirrorsParams",
+              "Serve the mirrors over HTTP from the mirror host.",
+              locks=(LockTarget("mirror-host", ("mirror_host_block",)),), plan_overrides=DRY, tags=("mirror",)),
+    # --- PowerVC maintenance (lock: the PowerVC instance)
+    *(Procedure(name, f"flows.powervc_maintenance:{name.replace('-', '_')}", f"flows.powervc_maintenance:{model}",
+                desc, locks=(PVC,), plan_overrides={"mode": "plan"}, approval=rule, schedules=sched,
+                tags=("powervc", "maintenance"))
+      for name, model, desc, rule, sched in (
+          ("powervc-group-snapshots", "GroupSnapshotParams", "Snapshot a volume group and prune old snapshots.",
+           NO_APPROVAL, (Schedule("0 1 * * *", active=False, why="nightly group snapshot; set the group, then "
+                                  "activate"),)),
+          ("powervc-quota-class", "QuotaClassParams", "Cinder quota class defaults.", NO_APPROVAL, ()),
+          ("powervc-cinder-limits", "CinderLimitParams", "Cinder API limits.", NO_APPROVAL, ()),
+          ("powervc-ceilometer-retention", "CeilometerRetentionParams", "Ceilometer data retention.",
+           NO_APPROVAL, ()),
+          ("powervc-reset-instances", "ResetInstancesParams", "Reset stuck instances' states.",
+           ApprovalRule(when={"mode": ("apply",)}, reason="resets instance states in PowerVC"), ()),
+          ("powervc-detach-ghost-volumes", "GhostVolumeParams", "Detach volumes attached to no instance.",
+           ApprovalRule(when={"mode": ("apply",)}, reason="detaches volumes in PowerVC"), ()),
+          ("powervc-reset-health-db", "ResetHealthDbParams", "Reset PowerVC's health database.",
+           ApprovalRule(when={"mode": ("apply",)}, reason="resets PowerVC's health database"), ()),
+      )),
+    # --- Docker swarm (lock: the swarm inventory)
+    Procedure("bootstrap-swarm", "flows.bootstrap_swarm:bootstrap_swarm", "flows.bootstrap_swarm:BootstrapSwarmParams",
+              "Create or converge a Docker swarm (managers, workers, overlay network).",
+              locks=(SWARM,), plan_overrides=DRY, tags=("swarm",)),
+    Procedure("deploy-swarm-service", "flows.deploy_swarm_service:deploy_swarm_service",
+              "flows.deploy_swarm_service:DeploySwarmServiceParams",
+              "Deploy or update a swarm service from the private registry.", locks=(SWARM,), tags=("swarm",)),
+    Procedure("prove-swarm-service", "flows.prove_swarm_service:prove_swarm_service",
+              "flows.prove_swarm_service:ProveSwarmServiceParams",
+              "Prove a swarm service's spread under load; optionally the node-loss drill.",
+              locks=(SWARM,), on_lock_busy="fail",
+              approval=ApprovalRule(when={"drill": (True,)}, reason="node-loss drill: a swarm worker is taken "
+                                    "down"),
+              tags=("swarm",)),
     # --- operations
     Procedure("selftest", "flows.ops_selftest:ops_selftest", "flows.ops_selftest:SelftestParams",
               "Self-test of locks, approvals, redaction and callbacks on this installation (changes nothing).",
@@ -205,10 +243,15 @@ def _discover(root: Path) -> list[tuple[str, str, str]]:
 
 @cache
 def procedures() -> dict[str, Procedure]:
-    """Explicit entries plus every discovered flow without one, by deployment name."""
-    out = {p.name: p for p in PROCEDURES if (REPO / (p.flow.split(":")[0].replace(".", "/") + ".py")).exists()}
-    known_flows = {p.flow for p in PROCEDURES}
-    for name, ref, model in _discover(REPO):
+    """Explicit entries plus every discovered flow without one, by deployment name.
+
+    An explicit entry counts only while its flow function exists (flows are renamed while areas evolve); its
+    model is the one the function is annotated with now."""
+    found = _discover(REPO)
+    model_of = {ref: model for _, ref, model in found}
+    out = {p.name: replace(p, model=model_of[p.flow]) for p in PROCEDURES if p.flow in model_of}
+    known_flows = set(out[n].flow for n in out)
+    for name, ref, model in found:
         if ref in known_flows or name in out:
             continue
         out[name] = Procedure(name, ref, model, f"{name} (no operations entry yet: no lock, no approval)",

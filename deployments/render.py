@@ -6,7 +6,7 @@ from typing import Any
 
 import yaml
 
-from deployments.registry import PROCEDURES, WORK_POOL, Procedure
+from deployments.registry import WORK_POOL, Procedure, procedures
 
 HEADER = """\
 # prefect.yaml: every powerops deployment (generated from deployments/registry.py by `python -m deployments`;
@@ -41,7 +41,8 @@ def deployment_dict(p: Procedure) -> dict[str, Any]:
     return d
 
 
-def render_prefect_yaml(procs: tuple[Procedure, ...] = PROCEDURES) -> str:
+def render_prefect_yaml(procs: tuple[Procedure, ...] | None = None) -> str:
+    procs = procs if procs is not None else tuple(procedures().values())
     doc = {
         "name": "powerops",
         "prefect-version": "3.9.1",

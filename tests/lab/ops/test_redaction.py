@@ -101,7 +101,10 @@ def docker_lab(ops_stack: Stack) -> dict[str, Any]:
     lab = LabContext()
     docker_hosts.up(lab)
     lab_blocks(lab, ["lab.docker_hosts"])
-    password = "Reg-" + secrets.token_urlsafe(18)
+    # the lab registry is shared with the demo and the foundation tests: use the demo's password so this run
+    # converges to the same registry (no change) instead of re-keying it
+    pw_file = lab.state_dir / "registry-password"
+    password = pw_file.read_text().strip() if pw_file.exists() else "Reg-" + secrets.token_urlsafe(18)
     Secret(value=password).save("ops-test-registry-password", overwrite=True)
     key = lab.client_key_path.read_text()
     tls_key = (lab.state_dir / "docker-tls" / "client-key.pem").read_text()
@@ -115,7 +118,7 @@ def test_foundation_flows_through_deployments_leak_nothing(ops_stack: Stack, doc
     tickets = [
         ("build-base-image", {"build_host": "lab-build", "target_host": "lab-dock1", "tag": base}),
         ("stand-up-registry", {"registry_host": "lab-dock1", "password_secret": "ops-test-registry-password",
-                               "base_image": base, "trust_hosts": ["lab-dock2"]}),
+                               "base_image": base, "trust_hosts": ["lab-dock2", "lab-dock3"]}),
     ]
     for proc, params in tickets:
         t = f"CHG-{proc}-{uuid.uuid4().hex[:6]}"
