@@ -23,6 +23,8 @@ Contract for other components (the NovaLink network install reuses this HMC):
     by default ``<state>/hmc/netboot/<partition>.log``), writes its PID to the pidfile and returns. The
     process starts inside the HMC's namespace (``pwl-hmc1``): use ``ip netns exec <ns> ...`` in argv to run it
     elsewhere. ``chsysstate -r lpar -o shutdown [--immed] -n <partition>`` kills the process in the pidfile.
+    ``-f``, ``-D``, ``-A``, ``-x``, ``-v``, ``-i`` are accepted as flags; ``lpar_netboot -M -n -t ent <p> <prof>
+    <sys>`` lists the partition's virtual adapter with its MAC (and leaves it in Open Firmware, no boot).
   * ``netboot_dir(lab)`` gives that directory; ``hmc_block_name()`` the name of the registered HMC block.
 """
 

@@ -40,19 +40,27 @@ def invalid_attribute(name: str) -> M.SimError:
                       "your entry and retry the command.")
 
 
-def parse_opts(argv: list[str]) -> tuple[dict[str, str], set[str], list[str]]:
+# lpar_netboot's own flags: -f (force close a console), -i, -x, -v, -A, -D are flags; -T, -g, -l take values
+NETBOOT_VALUE_OPTS = {"-t", "-m", "-s", "-d", "-S", "-G", "-C", "-K", "-l", "-g", "-T"}
+NETBOOT_FLAG_OPTS = {"-f", "-i", "-x", "-v", "-A", "-D", "-M", "-n"}
+
+
+def parse_opts(argv: list[str], value_opts: set[str] | None = None,
+               flag_opts: set[str] | None = None) -> tuple[dict[str, str], set[str], list[str]]:
+    value_opts = VALUE_OPTS if value_opts is None else value_opts
+    flag_opts = FLAG_OPTS if flag_opts is None else flag_opts
     opts: dict[str, str] = {}
     flags: set[str] = set()
     pos: list[str] = []
     i = 0
     while i < len(argv):
         a = argv[i]
-        if a in VALUE_OPTS:
+        if a in value_opts:
             if i + 1 >= len(argv):
                 raise M.SimError(f"HSCL350A The option {a} requires a value.")
             opts[a] = argv[i + 1]
             i += 2
-        elif a in FLAG_OPTS:
+        elif a in flag_opts:
             flags.add(a)
             i += 1
         elif a.startswith("-") and len(a) > 1:
@@ -76,7 +84,10 @@ class Hmc:
             return Result(0, "")
         cmd = argv[0]
         try:
-            opts, flags, pos = parse_opts(argv[1:])
+            if cmd == "lpar_netboot":
+                opts, flags, pos = parse_opts(argv[1:], NETBOOT_VALUE_OPTS, NETBOOT_FLAG_OPTS)
+            else:
+                opts, flags, pos = parse_opts(argv[1:])
             with self.store.locked() as st:
                 fault = self._fault(st, argv)
             if fault is not None:
@@ -441,6 +452,18 @@ class Hmc:
             return Result(1, "", f"# Connecting to {pname}.\n# Connected\n# Checking for power off.\n"
                                  f"# Power off complete.\n# Power on {pname} to Open Firmware.\n# Power on complete."
                                  f"\nlpar_netboot: can not find mac address {want.upper()}.\n")
+        if "-M" in flags:
+            # discovery of the partition's adapters (-M), without booting when -n is given
+            slot = p["id"] + 1
+            mac = have or f"c6{p['id']:04x}000002"
+            out = [f"# Connecting to {pname}.", "# Connected", "# Checking for power off.", "# Power off complete.",
+                   f"# Power on {pname} to Open Firmware.", "# Power on complete.",
+                   "# Getting adapter location codes.",
+                   "# Type\t Location Code\t MAC Address\t Full Path Name\t Ping Result\t Device Type",
+                   f"ent {M.mtms(sysd)}-V{p['id']}-C{slot}-T1 {mac} /vdevice/l-lan@3000000{slot:x} n/a virtual"]
+            if "-n" in flags:
+                p["state"] = "Open Firmware"
+                return Result(0, "\n".join(out) + "\n")
         lines = [f"# Connecting to {pname}.", "# Connected", "# Checking for power off."]
         if p["state"] != "Not Activated":
             self._stop_backend(pname)

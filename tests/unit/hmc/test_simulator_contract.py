@@ -166,6 +166,11 @@ def test_chsysstate_and_lpar_netboot(sim, tmp_path):
     assert store.read()["systems"][SYS]["partitions"]["nl1"]["state"] == "Running"
     pid = int(pidfile.read_text())
     os.kill(pid, 0)
+    forced = ["lpar_netboot", "-f", "-t", "ent", "-D", "-m", "525400aabbcc", "-s", "auto", "-d", "auto", "-S",
+              "10.0.0.1", "-G", "10.0.0.254", "-C", "10.0.0.5", "-K", "255.255.255.0", "nl1", "default", SYS]
+    assert P.parse_lpar_netboot(run(hmc, forced).out).ok
+    assert int(pidfile.read_text()) != pid  # the previous backend was replaced
+    pid = int(pidfile.read_text())
     bad = run(hmc, C.lpar_netboot(SYS, "nl1", "default", "52:54:00:aa:bb:cd", "10.0.0.1", "10.0.0.254", "10.0.0.5"),
               ok=False)
     assert P.parse_lpar_netboot(bad.out + bad.err).message.startswith("can not find mac address")
