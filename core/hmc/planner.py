@@ -98,6 +98,8 @@ def check_inventory(desired: DesiredVnic, partitions: list[Partition], adapters:
             problems.append(f"VIOS {b.vios} does not exist")
         elif not p.is_vios:
             problems.append(f"{b.vios} is not a Virtual I/O Server (lpar_env={p.lpar_env})")
+        elif p.state != "Running":
+            problems.append(f"VIOS {b.vios} is {p.state}: start it before adding backing devices on it")
         a = ads.get(b.adapter_id)
         if a is None:
             problems.append(f"SR-IOV adapter {b.adapter_id} does not exist")

@@ -25,11 +25,20 @@ def _fmt(t: tuple[int, ...]) -> str:
     return ".".join(str(x) for x in t)
 
 
+REQUIRED_FIXES = {(8, 8, 6, 0): ("MH01655",)}  # V8R8.6.0 SP0 needs its required fix (source material)
+
+
 def check_hmc(v: HmcVersion, minimum: tuple[int, int, int] = MIN_HMC) -> CheckItem:
-    ok = v.vrm >= minimum
-    return CheckItem("HMC version", f">= V{minimum[0]}R{minimum[1]}.{minimum[2]}.0", v.label + (
-        f" (fixes {', '.join(v.fixes)})" if v.fixes else ""), ok,
-        "" if ok else "update the HMC to V8R8.6.0 or later and install the required fixes (e.g. MH01655)")
+    found = v.label + (f" (fixes {', '.join(v.fixes)})" if v.fixes else "")
+    target = f">= V{minimum[0]}R{minimum[1]}.{minimum[2]}.0 with required fixes"
+    if v.vrm < minimum:
+        return CheckItem("HMC version", target, found, False,
+                         "update the HMC to V8R8.6.0 or later and install the required fixes (e.g. MH01655)")
+    missing = [f for f in REQUIRED_FIXES.get((*v.vrm, v.service_pack), ()) if f not in v.fixes]
+    if missing:
+        return CheckItem("HMC version", target, found, False,
+                         f"install the required HMC fix(es) {', '.join(missing)} (updhmc), then re-check lshmc -V")
+    return CheckItem("HMC version", target, found, True, "")
 
 
 def check_firmware(system: str, fw: FirmwareLevel, minimum: int = MIN_FIRMWARE) -> CheckItem:

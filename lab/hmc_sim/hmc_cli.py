@@ -260,7 +260,8 @@ class Hmc:
             raise M.SimError(f"HSCLB102 The failover priority {value} is not valid. Valid values are 1 - 100.")
         return int(value)
 
-    def _parse_backing(self, st: M.State, sysd: dict[str, Any], value: str) -> list[dict[str, Any]]:
+    def _parse_backing(self, st: M.State, sysd: dict[str, Any], value: str,
+                       create: bool = True) -> list[dict[str, Any]]:
         out = []
         for item in [x for x in value.split(",") if x]:
             f = item.split("/")
@@ -273,6 +274,9 @@ class Hmc:
             vname, vios = M.partition(sysd, name=vname)
             if vios["env"] != "vioserver":
                 raise M.SimError(f"HSCLB104 The partition {vname} is not a Virtual I/O Server partition.")
+            if create and vios["state"] != "Running":
+                raise M.SimError(f"HSCLB117 The Virtual I/O Server partition {vname} is not running; a backing "
+                                 "device cannot be created on it.")
             ad = sysd["adapters"].get(f[3])
             if ad is None or ad["config_state"] != "sriov":
                 raise M.SimError(f"HSCLB105 The SR-IOV adapter {f[3]} does not exist or is not in shared mode.")
@@ -387,7 +391,7 @@ class Hmc:
                     self._create_device(st, sysd, v, d)
                     v["backing"].append(d)
             elif name == "backing_devices" and o == "-=":
-                gone = self._parse_backing(st, sysd, value)
+                gone = self._parse_backing(st, sysd, value, create=False)
                 for g in gone:
                     d = next((x for x in v["backing"] if (x["vios"], x["adapter"], x["port"]) ==
                               (g["vios"], g["adapter"], g["port"])), None)

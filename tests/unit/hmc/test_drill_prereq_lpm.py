@@ -76,6 +76,9 @@ def test_prerequisites():
     assert check_hmc(HmcVersion(8, "8.6.0", 0, "x", ("MH01655",))).passed
     old = check_hmc(HmcVersion(8, "8.5.0", 1, "x"))
     assert not old.passed and "V8R8.6.0" in old.remedy
+    nofix = check_hmc(HmcVersion(8, "8.6.0", 0, "x"))
+    assert not nofix.passed and "MH01655" in nofix.remedy
+    assert check_hmc(HmcVersion(9, "1.941.0", 0, "x")).passed
     assert check_firmware("s", FirmwareLevel("56", "FW860.10")).passed
     assert not check_firmware("s", FirmwareLevel("45", "FW840.40")).passed
     assert check_vios("vios1", IosLevel("2.2.5.10")).passed
