@@ -198,3 +198,49 @@ def register_blocks(lab: LabContext) -> list[str]:
     if Variable.get("powerops_approvers", default=None) is None:
         Variable.set("powerops_approvers", LAB_APPROVERS, overwrite=True)
     return ["variable:powerops_approvers"]
+
+
+def submit_ticket(lab: LabContext, procedure: str, parameters: dict[str, object], ticket_id: str,
+                  requester: str = "demo", url: str | None = None) -> dict[str, object]:
+    """POST a ticket to the running ticket service, HMAC-signed with the lab key; returns the answer."""
+    import json
+
+    from core.ops import signing
+
+    url = url or (ops_dir(lab) / "ticket-service.url").read_text().strip()
+    body = json.dumps({"ticket_id": ticket_id, "procedure": procedure, "requester": requester,
+                       "parameters": parameters}).encode()
+    ts = str(int(time.time()))
+    r = httpx.post(f"{url}/tickets", content=body, timeout=30, headers={
+        "content-type": "application/json", signing.TIMESTAMP_HEADER: ts,
+        signing.SIGNATURE_HEADER: signing.sign(hmac_key(lab).encode(), ts, body)})
+    out: dict[str, object] = r.json()
+    out["http_status"] = r.status_code
+    return out
+
+
+def wait_ticket(lab: LabContext, ticket_id: str, timeout: float = 600.0) -> dict[str, object]:
+    """Poll the ticket's run until it is final; returns the last status."""
+    url = (ops_dir(lab) / "ticket-service.url").read_text().strip()
+    deadline = time.monotonic() + timeout
+    st: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        r = httpx.get(f"{url}/tickets/{ticket_id}", headers={"Authorization": f"Bearer {bearer_token(lab)}"},
+                      timeout=30)
+        if r.status_code == 200:
+            st = r.json()
+            if st.get("final"):
+                return st
+        time.sleep(1)
+    return st
+
+
+def demo_ticket(lab: LabContext) -> str:
+    """The demo's ticket: a self-test run started like a change ticket would start it. One line to print."""
+    tid = f"DEMO-{int(time.time())}"
+    first = submit_ticket(lab, "selftest", {"target": "demo", "hold_seconds": 1}, tid)
+    again = submit_ticket(lab, "selftest", {"target": "demo", "hold_seconds": 1}, tid)
+    st = wait_ticket(lab, tid, timeout=300)
+    return (f"ticket {tid}: HTTP {first['http_status']} -> run {first.get('flow_run_name')}, repeated delivery "
+            f"HTTP {again['http_status']} same run={again.get('flow_run_id') == first.get('flow_run_id')}, "
+            f"state {st.get('state')}; {first.get('ui_url')}")
