@@ -36,8 +36,9 @@ class IsolateTenantParams(BaseModel):
         "the user and to verify as that user). Never pass the password itself.")
     role: str = Field(default="member", description="Role given to the user on the project. Not 'admin': in "
                       "OpenStack admin on a project is global and can bypass the isolation.")
-    aggregates: list[str] = Field(description="Host groups (aggregates) that belong to the tenant.")
-    allowed_volume_types: list[str] = Field(description="Storage templates (volume types) the tenant may use.")
+    aggregates: list[str] = Field(min_length=1, description="Host groups (aggregates) that belong to the tenant.")
+    allowed_volume_types: list[str] = Field(min_length=1, description="Storage templates (volume types) the tenant "
+                                            "may use.")
     allowed_volume_quota: int = Field(default=10000, ge=-1, description="volumes_<type> quota for allowed types.")
     mode: Literal["plan", "apply", "drift", "verify"] = Field(default="plan", description="plan | apply | drift | verify")
     verify: bool = Field(default=True, description="After apply, verify by behaviour as the tenant user.")
