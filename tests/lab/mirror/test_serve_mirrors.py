@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
@@ -25,7 +27,13 @@ def test_serve_mirrors_converges_and_rolls_back(mirror_env, apt_upstream, local_
         srv = mirror_lab.srv_dir(mirror_env) / "served-probe"
         (srv / "current").mkdir(parents=True, exist_ok=True)
         (srv / "current" / "hello.txt").write_text("served\n")
-        assert httpx.get(f"http://{mirror_lab.MIRROR_IP}/served-probe/hello.txt", timeout=5).text == "served\n"
+        got = ""
+        for _ in range(50):  # nginx reloads asynchronously (new workers replace the old ones)
+            got = httpx.get(f"http://{mirror_lab.MIRROR_IP}/served-probe/hello.txt", timeout=5).text
+            if got == "served\n":
+                break
+            time.sleep(0.1)
+        assert got == "served\n"
 
         # converged: nothing written, nothing reloaded
         assert serve_mirrors(ServeMirrorsParams(mirror_host_block="lab-mirror-host"))["changed"] is False
