@@ -62,6 +62,30 @@ class PowerVC(Block):
             raise ValueError("auth_url must be an https:// URL")
         return v.rstrip("/")
 
+    @classmethod
+    def from_clouds_yaml(cls, text: str, cloud: str, **extra: object) -> PowerVC:
+        """A block from a ``clouds.yaml`` entry (auth URL, user/project and domains, region, CA file);
+        ``extra`` sets the management-host fields (ssh, paths). The CA file is read into the block."""
+        import pathlib
+
+        import yaml
+
+        entry = (yaml.safe_load(text) or {}).get("clouds", {}).get(cloud)
+        if not entry:
+            raise ValueError(f"cloud {cloud!r} is not in clouds.yaml")
+        auth = entry.get("auth", {})
+        cacert = entry.get("cacert")
+        values: dict[str, object] = {
+            "auth_url": auth["auth_url"], "username": auth["username"], "password": auth.get("password", ""),
+            "project_name": auth.get("project_name", "ibm-default"),
+            "user_domain_name": auth.get("user_domain_name", "Default"),
+            "project_domain_name": auth.get("project_domain_name", "Default"),
+            "region_name": entry.get("region_name", "RegionOne"),
+            "ca_cert": pathlib.Path(cacert).read_text() if cacert else "",
+        }
+        values.update(extra)
+        return cls(**values)
+
     def params(self) -> OpenStackParams:
         return OpenStackParams(
             auth_url=self.auth_url, username=self.username, password=self.password.get_secret_value(),
