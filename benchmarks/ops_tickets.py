@@ -58,6 +58,10 @@ def main() -> int:
     os.environ["PREFECT_API_URL"] = info.api_url
     print(f"server healthy in {time.monotonic() - t0:.1f} s")
     lab = LabContext(state_dir=Path(tmp) / "state", run_dir=Path(tmp) / "run")
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    settings = temporary_settings(updates={PREFECT_API_URL: info.api_url})
+    settings.__enter__()
     try:
         from deployments.apply import deploy_all
 

@@ -161,12 +161,15 @@ def start_ticket_service(lab: LabContext, api_url: str, port: int = TICKET_PORT,
 
 def up(lab: LabContext, workers: int = 1, ticket_port: int = TICKET_PORT) -> None:
     """Work pool + deployments + approvers variable + worker(s) + ticket service (idempotent)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
     from deployments.apply import deploy_all
 
     api = _api_url(lab)
     os.environ["PREFECT_API_URL"] = api
-    deploy_all()
-    register_blocks(lab)
+    with temporary_settings(updates={PREFECT_API_URL: api}):   # Prefect read the env at import time
+        deploy_all()
+        register_blocks(lab)
     for i in range(1, workers + 1):
         start_worker(lab, api, i)
     start_ticket_service(lab, api, ticket_port)

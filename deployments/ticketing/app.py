@@ -181,11 +181,21 @@ class TicketService:
             ops = OpsOptions(ticket_id=ticket.ticket_id, requester=ticket.requester, callback_url=callback,
                              on_lock_busy=ticket.on_lock_busy)
             t_start = dt.datetime.now(dt.UTC)
-            run = await self.backend.create_run(
-                f"ops-{proc.name}/{proc.name}",
-                {"params": params.model_dump(mode="json"), "ops": ops.model_dump(mode="json", exclude_none=True)},
-                idempotency_key=f"ticket:{ticket.ticket_id}",
-                tags=["ticket", f"ticket:{ticket.ticket_id}", f"requester:{ticket.requester}"])
+            try:
+                run = await self.backend.create_run(
+                    f"ops-{proc.name}/{proc.name}",
+                    {"params": params.model_dump(mode="json"),
+                     "ops": ops.model_dump(mode="json", exclude_none=True)},
+                    idempotency_key=f"ticket:{ticket.ticket_id}",
+                    tags=["ticket", f"ticket:{ticket.ticket_id}", f"requester:{ticket.requester}"])
+            except Exception as exc:  # noqa: BLE001 - the caller must get an answer, not a reset
+                from prefect.exceptions import ObjectNotFound
+
+                if isinstance(exc, ObjectNotFound):
+                    return _problem(503, f"procedure {proc.name} is known but not deployed on this Prefect "
+                                         "server (deploy: prefect --no-prompt deploy --all)")
+                log.exception("ticket %s: creating the run failed", ticket.ticket_id)
+                return _problem(502, f"the Prefect API refused the run: {type(exc).__name__}: {exc}")
             duplicate = run.created < t_start - dt.timedelta(seconds=2)
             if duplicate and (run.parameters.get("params") != params.model_dump(mode="json")):
                 return _problem(409, f"ticket {ticket.ticket_id} already started run {run.name} with other "
