@@ -103,6 +103,7 @@ def down(lab: LabContext) -> None:
 
     web.stop(lab.node_run_dir(MIRROR_NODE) / "nginx")
     web.stop(area_dir(lab) / "upstream-nginx")
+    web.stop(area_dir(lab) / "bench-nginx")  # left by an interrupted benchmark
     subprocess.run(["gpgconf", "--homedir", str(key_dir(lab)), "--kill", "all"], capture_output=True)
     for node in HOSTS:
         stop_sshd(lab, node)
@@ -125,7 +126,7 @@ def status(lab: LabContext) -> list[str]:
     lines.append(f"mirror: nginx on {MIRROR_IP}:80 {'running pid ' + str(pid) if pid else 'stopped'}")
     pid = web.running(lab.state_dir / "mirror" / "upstream-nginx")
     lines.append(f"mirror: upstream nginx on {UPSTREAM_LISTEN} {'running pid ' + str(pid) if pid else 'stopped'}")
-    root = client_root(lab)
+    root = lab.state_dir / "nodes" / CLIENT_NODE / "root"
     lines.append(f"mirror: client chroot {root} {'ready' if (root / 'usr/bin/apt-get').exists() else 'absent'}")
     return lines
 
