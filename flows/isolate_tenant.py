@@ -46,6 +46,7 @@ class IsolateTenantParams(BaseModel):
     probe_servers: int = Field(default=2, ge=1, le=10, description="Test servers booted per tenant in the checks.")
     settle_seconds: float = Field(default=5.0, ge=0, description="Pause after host-group changes before the "
                                   "checks: schedulers learn of aggregate metadata by an asynchronous fanout.")
+    probe_role: str = Field(default="member", description="Role of the temporary other tenant's user.")
     check_other_tenant: bool = Field(default=True, description="Also check that a temporary other tenant cannot "
                                      "land on the isolated hosts.")
 
@@ -134,7 +135,7 @@ def isolate_tenant(params: IsolateTenantParams) -> dict[str, object]:
         raise InvalidInput("verification logs in as the tenant user: give password_secret_block")
     checks = t.verify_isolation(cloud, params.project, params.user, password, params.aggregates,
                                 params.allowed_volume_types, params.verify_flavor, params.probe_servers,
-                                params.check_other_tenant)
+                                params.check_other_tenant, params.probe_role)
     create_table_artifact(key="isolate-tenant-verification", table=[c.row() for c in checks],
                           description=f"isolate-tenant {params.project}: behaviour checks as {params.user}")
     result["verified"] = [c.row() for c in checks]

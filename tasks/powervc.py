@@ -323,7 +323,7 @@ def _boot(conn: openstack.connection.Connection, admin: openstack.connection.Con
 
 
 @contextmanager
-def _probe_tenant(admin: openstack.connection.Connection, cloud: PowerVC, base: str,
+def _probe_tenant(admin: openstack.connection.Connection, cloud: PowerVC, base: str, role: str = "member",
                   ) -> Iterator[openstack.connection.Connection]:
     """A throw-away project + member user (random password, never logged), removed afterwards."""
     name = f"{base}-probe-{uuid.uuid4().hex[:6]}"
@@ -333,7 +333,7 @@ def _probe_tenant(admin: openstack.connection.Connection, cloud: PowerVC, base: 
     user = admin.identity.create_user(name=name, password=password, domain_id="default",
                                       default_project_id=project.id)
     try:
-        admin.identity.assign_project_role_to_user(project, user, admin.identity.find_role("member"))
+        admin.identity.assign_project_role_to_user(project, user, admin.identity.find_role(role))
         yield connect(cloud.params().with_user(name, password, name))
     finally:
         admin.identity.delete_user(user, ignore_missing=True)
@@ -343,12 +343,13 @@ def _probe_tenant(admin: openstack.connection.Connection, cloud: PowerVC, base: 
 @task(name="verify_isolation", cache_policy=NO_CACHE)
 def verify_isolation(cloud: PowerVC, project: str, user: str, password: str, aggregates: list[str],
                      allowed_volume_types: list[str], flavor: str, probe_servers: int = 2,
-                     check_other_tenant: bool = True) -> list[Check]:
+                     check_other_tenant: bool = True, probe_role: str = "member") -> list[Check]:
     """Behavioural checks as the tenant user (and a temporary other tenant); cleans up what it creates."""
     admin = admin_conn(cloud)
     aggs = {a.name: a for a in _aggregates(admin)}
     allowed_hosts = sorted({h for n in aggregates for h in aggs[n].hosts})
-    all_hosts = sorted({s.host for s in admin.compute.services(binary="nova-compute")})
+    zones = {s.host: s.availability_zone or "nova" for s in admin.compute.services(binary="nova-compute")}
+    all_hosts = sorted(zones)
     outside = [h for h in all_hosts if h not in allowed_hosts]
     types = sorted(t.name for t in admin.block_storage.types())
     forbidden = [t for t in types if t not in allowed_volume_types]
@@ -397,7 +398,7 @@ def verify_isolation(cloud: PowerVC, project: str, user: str, password: str, agg
             vid = _bootable_volume(tenant, scratch, allowed_volume_types[0], f"powerops-verify-{tag}-f")
             try:
                 status, host, fault = _boot(tenant, admin, scratch, f"powerops-verify-{tag}-f", fl.id, vid,
-                                            az=f"nova:{outside[0]}")
+                                            az=f"{zones[outside[0]]}:{outside[0]}")
                 checks.append(Check(f"tenant forces host {outside[0]}", "refused (403)",
                                     f"accepted: {status}@{host or '-'}", status != "ACTIVE"
                                     or host in allowed_hosts))
@@ -409,7 +410,7 @@ def verify_isolation(cloud: PowerVC, project: str, user: str, password: str, agg
                                 "skipped: every host belongs to the tenant", True))
         # 5: another tenant cannot land on the isolated hosts
         if check_other_tenant:
-            with _probe_tenant(admin, cloud, project) as other:
+            with _probe_tenant(admin, cloud, project, probe_role) as other:
                 for i in range(probe_servers):
                     vid = _bootable_volume(other, scratch, allowed_volume_types[0], f"powerops-probe-{tag}-{i}")
                     status, host, fault = _boot(other, admin, scratch, f"powerops-probe-{tag}-{i}", fl.id, vid)
