@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import openstack.connection
+from openstack import exceptions as sdk_exc
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
@@ -295,7 +296,11 @@ def _bootable_volume(conn: openstack.connection.Connection, scratch: _Scratch, v
     with translate_errors(_conn_host(conn), f"create volume of type {volume_type!r}"):
         vol = conn.block_storage.create_volume(size=1, volume_type=volume_type, name=name)
     scratch.volumes.append(vol.id)
-    vol = conn.block_storage.wait_for_status(vol, status="available", failures=["error"], interval=1, wait=180)
+    try:
+        vol = conn.block_storage.wait_for_status(vol, status="available", failures=["error"], interval=1,
+                                                 wait=180)
+    except (sdk_exc.ResourceFailure, sdk_exc.ResourceTimeout) as exc:
+        raise PowerOpsError(f"volume {name} of type {volume_type!r} did not become available: {exc}") from None
     conn.block_storage.set_volume_bootable_status(vol, True)
     return str(vol.id)
 
@@ -371,15 +376,23 @@ def verify_isolation(cloud: PowerVC, project: str, user: str, password: str, agg
                 if i == 0:
                     checks.append(Check(f"volume of allowed type '{allowed_volume_types[0]}'", "created",
                                         "available", True))
-            except ApiError as exc:
+            except PowerOpsError as exc:
                 checks.append(Check(f"volume of allowed type '{allowed_volume_types[0]}'", "created",
-                                    f"refused: {exc.detail[:160]}", False))
+                                    f"failed: {str(exc)[:160]}", False))
                 break
             status, host, fault = _boot(tenant, admin, scratch, f"powerops-verify-{tag}-{i}", fl.id, vid)
             landed.append(f"{status}@{host or '-'}" + (f" ({fault[:80]})" if fault else ""))
             ok = status == "ACTIVE" and host in allowed_hosts
             checks.append(Check(f"tenant server {i + 1} boots on an allowed host",
                                 f"ACTIVE on one of {', '.join(allowed_hosts)}", landed[-1], ok))
+        # 2b: every other allowed storage template works too
+        for vt in allowed_volume_types[1:]:
+            try:
+                _bootable_volume(tenant, scratch, vt, f"powerops-verify-{tag}-{vt[:20]}")
+                checks.append(Check(f"volume of allowed type '{vt}'", "created", "available", True))
+            except PowerOpsError as exc:
+                checks.append(Check(f"volume of allowed type '{vt}'", "created", f"failed: {str(exc)[:160]}",
+                                    False))
         # 3: forbidden storage templates are refused with the over-quota error
         for vt in forbidden:
             try:
