@@ -134,8 +134,11 @@ def status(lab: LabContext) -> list[str]:
 def register_blocks(lab: LabContext) -> list[str]:
     from blocks.mirror import MirrorHost, MirrorKeyring
 
-    lab.ssh_target(MIRROR_NODE, MIRROR_IP).save("lab-mirror-ssh", overwrite=True)
-    lab.ssh_target(CLIENT_NODE, CLIENT_IP).save("lab-mirror-client-ssh", overwrite=True)
+    # a generous connect timeout: on a loaded 2-core CI machine an SSH handshake can take over 10 s
+    for node, ip, name in ((MIRROR_NODE, MIRROR_IP, "lab-mirror-ssh"), (CLIENT_NODE, CLIENT_IP, "lab-mirror-client-ssh")):
+        target = lab.ssh_target(node, ip)
+        target.connect_timeout = 45.0
+        target.save(name, overwrite=True)
     run = lab.node_run_dir(MIRROR_NODE) / "nginx"
     conf = str(run / "nginx.conf")
     MirrorHost(root=str(srv_dir(lab)), base_url=f"http://{MIRROR_IP}", ssh_target="lab-mirror-ssh",
