@@ -140,6 +140,13 @@ def isolate_tenant(params: IsolateTenantParams) -> dict[str, object]:
                           description=f"isolate-tenant {params.project}: behaviour checks as {params.user}")
     result["verified"] = [c.row() for c in checks]
     failed = [f"{c.name}: {c.observed}" for c in checks if not c.passed]
+    changed = result.get("changed") or []
+    create_markdown_artifact(key="isolate-tenant-summary", markdown="\n".join([
+        f"# isolate-tenant {params.project} ({params.mode})", "",
+        f"- planned: {len(result.get('planned') or [])} change(s)",
+        f"- changed: {len(changed)}", *[f"  - {c}" for c in changed],  # type: ignore[union-attr]
+        f"- verified: {len(checks) - len(failed)}/{len(checks)} checks passed as {params.user}",
+        *[f"  - FAILED {f}" for f in failed], ""]), description=f"isolate-tenant {params.project}: summary")
     if failed:
         raise VerificationFailed(failed)
     return result
