@@ -14,6 +14,7 @@ import time
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.futures import wait
 from pydantic import BaseModel, Field
 
 from blocks.docker_host import DockerHost
@@ -86,21 +87,29 @@ def bootstrap_swarm(params: BootstrapSwarmParams) -> dict[str, object]:
         raise ForeignSwarm("; ".join(plan.problems))
     anchor = hosts[plan.anchor]
     applied: list[str] = []
-    for step in plan.steps:
-        if step.action == "init":
-            init_swarm(anchor, inv.dispatcher_heartbeat_s)
-        elif step.action == "join-manager":
-            join_swarm(hosts[step.host], anchor, "manager")
-        elif step.action == "join-worker":
-            join_swarm(hosts[step.host], anchor, "worker")
-        elif step.action == "activate":
+    steps = list(plan.steps)
+    if any(s.action == "init" for s in steps):
+        init_swarm(anchor, inv.dispatcher_heartbeat_s)  # the heartbeat goes into the init spec
+        applied += [f"{s.action} {s.host}" for s in steps if s.action in ("init", "set-heartbeat")]
+        steps = [s for s in steps if s.action not in ("init", "set-heartbeat")]
+    # managers join one at a time (raft quorum changes), workers together
+    for s in [s for s in steps if s.action == "join-manager"]:
+        join_swarm(hosts[s.host], anchor, "manager")
+        applied.append(f"{s.action} {s.host}")
+    joins = [(s, join_swarm.submit(hosts[s.host], anchor, "worker")) for s in steps if s.action == "join-worker"]
+    wait([f for _, f in joins])
+    for s, f in joins:
+        f.result()
+        applied.append(f"{s.action} {s.host}")
+    for step in steps:
+        if step.action == "activate":
             activate_node(anchor, step.target)
         elif step.action == "create-network":
             create_overlay_network(anchor, step.target)
         elif step.action == "set-heartbeat":
-            if "init" in [s.action for s in plan.steps]:
-                continue  # init already applied it
             set_dispatcher_heartbeat(anchor, float(step.target))
+        else:
+            continue
         applied.append(f"{step.action} {step.host}")
     foreign = {h for h, _ in plan.foreign}
     members = [i for i in inventory if i.name not in foreign]

@@ -36,12 +36,11 @@ from tasks.haproxy import (
     validate_haproxy_config_in_image,
     wait_for_backends_up,
 )
-from tasks.image import find_image
 from tasks.registry import pull_image
 from tasks.swarm import (
     create_swarm_service,
     read_cluster_state,
-    read_ipvs_support,
+    read_node_facts,
     read_service_state,
     remove_swarm_service,
     update_swarm_service,
@@ -103,8 +102,9 @@ def deploy_swarm_service(params: DeploySwarmServiceParams) -> dict[str, object]:
     cluster = read_cluster_state(anchor)
     if not cluster.cluster_id:
         raise SwarmError(f"{anchor.name} is not a swarm manager: run bootstrap-swarm first")
-    ipvs_f = [read_ipvs_support.submit(h) for h in nodes_hosts.values()]
-    ipvs = all(f.result() for f in ipvs_f)
+    fact_f = {n: read_node_facts.submit(h, params.image) for n, h in nodes_hosts.items()}
+    facts = {n: f.result() for n, f in fact_f.items()}
+    ipvs = all(f["ipvs"] for f in facts.values())
     layout = svc.choose_layout(params.layout, ipvs, params.mode)
     logger.info("front-end layout: %s (%s)", layout.name, layout.reason)
 
@@ -149,20 +149,36 @@ def deploy_swarm_service(params: DeploySwarmServiceParams) -> dict[str, object]:
 
     changed: list[str] = []
     registry = RegistryTarget.load(params.registry) if params.registry else None
-    if params.site_dir and params.site_files:
-        for h in nodes_hosts.values():
-            for f in write_site_content(h, params.site_dir, params.site_files):
-                changed.append(f"site file {f} on {h.name}")
-    if registry is not None and params.prepull != "never":
-        # engines started with DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 (no route to Docker Hub) never pull for a
-        # task: the image must be on every node first.
-        need = [h for h in nodes_hosts.values()
-                if params.prepull == "always" or find_image(h, params.image) is None]
-        pulls = [pull_image.submit(h, params.image, registry) for h in need]
-        wait(pulls)
-        for h, f in zip(need, pulls, strict=True):
-            f.result()
-            changed.append(f"pulled {params.image} on {h.name}")
+    # haproxy: the candidate config is validated while the nodes are prepared and the service converges
+    lb: HaproxyHost | None = None
+    image_id = cfg_dir = ""
+    if layout.name == "seed":
+        if not inv.load_balancer:
+            raise SwarmError("the seed layout needs load_balancer (an haproxy host block) in the inventory")
+        lb = HaproxyHost.load(inv.load_balancer)
+        valid_f = validate_haproxy_config.submit(lb, text)
+    else:
+        if not (params.haproxy_base_image and params.build_host):
+            raise SwarmError("the DNS layout runs haproxy in a container: give haproxy_base_image and build_host")
+        image_id = ensure_haproxy_image(lb_docker, SshTarget.load(params.build_host), params.haproxy_base_image,
+                                        params.haproxy_image)
+        cfg_dir = container_config_dir(lb_docker, params.service)
+        valid_f = validate_haproxy_config_in_image.submit(lb_docker, image_id, cfg_dir, text)
+
+    # per node, in parallel: site content, and the image where the engine would not pull it itself
+    # (engines started with DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1, e.g. offline sites, never pull for a task)
+    site_f = ([(h, write_site_content.submit(h, params.site_dir, params.site_files)) for h in nodes_hosts.values()]
+              if params.site_dir and params.site_files else [])
+    need = ([h for n, h in nodes_hosts.items() if params.prepull == "always" or not facts[n]["has_image"]]
+            if registry is not None and params.prepull != "never" else [])
+    pull_f = [(h, pull_image.submit(h, params.image, registry)) for h in need]
+    wait([f for _, f in site_f + pull_f])
+    for h, f in site_f:
+        changed += [f"site file {name} on {h.name}" for name in f.result()]
+    for h, f in pull_f:
+        f.result()
+        changed.append(f"pulled {params.image} on {h.name}")
+    differs = valid_f.result()  # a config haproxy refuses stops here: service and haproxy left as they were
     labels = {svc.LAYOUT_LABEL: layout.name}
     if plan.action == "create":
         create_swarm_service(anchor, spec, registry, labels)
@@ -174,30 +190,20 @@ def deploy_swarm_service(params: DeploySwarmServiceParams) -> dict[str, object]:
     elif plan.action == "update":
         update_swarm_service(anchor, spec, registry, labels)
         changed.append(f"updated service {params.service}")
-    conv = wait_for_service(anchor, params.service, plan.spec_hash, list(params.constraints),
-                            params.convergence_timeout_s)
-
-    if layout.name == "seed":
-        if not inv.load_balancer:
-            raise SwarmError("the seed layout needs load_balancer (an haproxy host block) in the inventory")
-        lb = HaproxyHost.load(inv.load_balancer)
-        if validate_haproxy_config(lb, text):
+    if lb is not None:
+        if differs:
             install_haproxy_config(lb, text)
             reload_haproxy(lb)
             changed.append(f"haproxy config installed and reloaded on {lb.name}")
     else:
-        if not (params.haproxy_base_image and params.build_host):
-            raise SwarmError("the DNS layout runs haproxy in a container: give haproxy_base_image and build_host")
-        image_id = ensure_haproxy_image(lb_docker, SshTarget.load(params.build_host), params.haproxy_base_image,
-                                        params.haproxy_image)
-        cfg_dir = container_config_dir(lb_docker, params.service)
-        differs = validate_haproxy_config_in_image(lb_docker, image_id, cfg_dir, text)
         if differs:
             install_container_config(lb_docker, cfg_dir, text)
         did = ensure_haproxy_container(lb_docker, hx.container_name(params.service), image_id, inv.network,
                                        cfg_dir, [inv.lb_port, inv.lb_stats_port], differs)
         if did != "unchanged":
             changed.append(f"haproxy container {did} on {lb_docker.name}")
+    conv = wait_for_service(anchor, params.service, plan.spec_hash, list(params.constraints),
+                            params.convergence_timeout_s)
     backends = wait_for_backends_up(stats_url, expected_backends, 60.0)
     rows = [{"server": s.name, "address": s.addr, "status": s.status, "check": s.check_status} for s in backends]
     create_table_artifact(key="swarm-haproxy-backends", table=rows,

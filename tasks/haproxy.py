@@ -34,7 +34,6 @@ from core.swarm.haproxy import ServerStat, parse_stats_csv
 from seams.docker import call
 from seams.http import http_client
 from tasks.docker import build_app_image
-from tasks.image import find_image
 
 CONTAINER_CFG_DIR = "/usr/local/etc/haproxy"
 IMAGE_LABEL = "org.powerops.haproxy-recipe"
@@ -106,15 +105,31 @@ def download_debs_for_image(build: SshTarget, packages: list[str], dpkg_status: 
         conn.run(["rm", "-rf", tmp], check=False)
 
 
+@task(cache_policy=NO_CACHE, task_run_name="inspect images on {host.name}")
+def inspect_images(host: DockerHost, tags: list[str]) -> list[dict[str, Any] | None]:
+    """id and labels of each tag (None where the host does not have it), over one client."""
+    import docker.errors
+
+    out: list[dict[str, Any] | None] = []
+    with host.client() as client:
+        for tag in tags:
+            try:
+                img = client.images.get(tag)
+            except docker.errors.ImageNotFound:
+                out.append(None)
+                continue
+            out.append({"id": str(img.id), "labels": (img.attrs.get("Config") or {}).get("Labels") or {}})
+    return out
+
+
 def ensure_haproxy_image(host: DockerHost, build: SshTarget, base_image: str, tag: str) -> str:
     """The haproxy image FROM the base image; rebuilt only when the base image or the recipe changed."""
     logger = get_run_logger()
-    base = find_image(host, base_image)
+    base, existing = inspect_images(host, [base_image, tag])
     if base is None:
         raise InvalidInput(f"{host.name}: base image {base_image} is not there; run build-base-image first")
     dockerfile = render("haproxy/haproxy.Dockerfile.j2", base_image=base_image, cfg_dir=CONTAINER_CFG_DIR)
     recipe = hashlib.sha256(f"{dockerfile}\0{base['id']}".encode()).hexdigest()[:24]
-    existing = find_image(host, tag)
     if existing and existing["labels"].get(IMAGE_LABEL) == recipe:
         logger.info("haproxy image %s on %s is current (recipe %s)", tag, host.name, recipe)
         return str(existing["id"])
@@ -227,7 +242,7 @@ def wait_for_backends_up(stats_url: str, expected: int, timeout: float = 60.0) -
             detail = ", ".join(f"{s.name}={s.status}" for s in last) or "no servers"
         except (httpx.HTTPError, HaproxyError) as exc:
             detail = str(exc)
-        time.sleep(0.3)
+        time.sleep(0.2)
     raise HaproxyError(f"haproxy backends not all UP after {timeout:.0f}s (want {expected} UP): {detail}")
 
 

@@ -128,6 +128,21 @@ def leave_swarm(host: DockerHost, force: bool = False) -> bool:
     return True
 
 
+@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=1, task_run_name="read node facts of {host.name}")
+def read_node_facts(host: DockerHost, image: str) -> dict[str, bool]:
+    """What the deploy needs to know per node: IPVS in the kernel, and whether the image is already there."""
+    import docker.errors
+
+    ipvs = read_ipvs_support.fn(host)
+    with host.client() as client:
+        try:
+            client.images.get(image)
+            has_image = True
+        except docker.errors.ImageNotFound:
+            has_image = False
+    return {"ipvs": ipvs, "has_image": has_image}
+
+
 @task(cache_policy=NO_CACHE, task_run_name="detect IPVS on {host.name}")
 def read_ipvs_support(host: DockerHost) -> bool:
     """The routing mesh and VIPs need IPVS in the kernel: loaded (/proc/net/ip_vs) or loadable."""
@@ -239,7 +254,7 @@ def wait_for_service(anchor: DockerHost, name: str, expected_hash: str | None, c
             raise ConvergenceTimeout(
                 f"service {name}: {conv.running}/{conv.desired} tasks running after {timeout:.0f}s; not running: "
                 + "; ".join(conv.not_running[:20]))
-        time.sleep(0.5)
+        time.sleep(0.25)
 
 
 @task(cache_policy=NO_CACHE, task_run_name="write site content on {host.name}")

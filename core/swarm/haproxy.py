@@ -21,7 +21,7 @@ FRONTEND = "http_front"
 class Tuning:
     """Health checks and retries. The defaults are the measured 'lost 0 requests on a hard node loss' set."""
 
-    check_inter_ms: int = 1000
+    check_inter_ms: int = 500
     fall: int = 2
     rise: int = 2
     timeout_connect_ms: int = 500
@@ -30,6 +30,7 @@ class Tuning:
     retries: int = 3
     redispatch: bool = True
     observe_layer4: bool = True
+    http_check: bool = False  # the seed: plain `check` (TCP connect); True: GET / must answer 2xx/3xx
     maxconn: int = 4096
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from blocks.swarm import HaproxyHost
 from core.errors import ConfirmationRequired, SafetyCheckFailed
-from core.swarm.errors import ForeignSwarm, HaproxyError
+from core.swarm.errors import ConvergenceTimeout, ForeignSwarm, HaproxyError
 from flows.bootstrap_swarm import BootstrapSwarmParams, bootstrap_swarm
 from flows.deploy_swarm_service import DeploySwarmServiceParams, deploy_swarm_service
 from flows.prove_swarm_service import ProveSwarmServiceParams, prove_swarm_service
@@ -54,7 +54,8 @@ def test_bootstrap_dry_run_apply_rerun(swarm):
     assert lab_swarm.swarm_states(lab) == {"sw1": "inactive", "sw2": "inactive", "sw3": "inactive"}
 
     first = bootstrap_swarm(BootstrapSwarmParams(inventory="lab-swarm"))
-    assert first["applied"][:3] == ["init lab-sw1", "join-worker lab-sw2", "join-worker lab-sw3"]
+    assert first["applied"] == ["init lab-sw1", "set-heartbeat lab-sw1", "join-worker lab-sw2",
+                                "join-worker lab-sw3", "create-network lab-sw1"]
     assert sorted((n["node"], n["role"], n["state"]) for n in first["nodes"]) == [
         ("sw1", "manager", "ready"), ("sw2", "worker", "ready"), ("sw3", "worker", "ready")]
     net = _docker("sw1", "network", "inspect", "powerops", "--format", "{{.Driver}} {{.Attachable}}").stdout
@@ -111,6 +112,18 @@ def test_deploy_replicated_dns_layout_and_drill_refusals(swarm):
     assert all(s == "active" for s in lab_swarm.swarm_states(swarm["lab"]).values())
     down = _docker("sw1", "node", "ls", "--format", "{{.Hostname}} {{.Status}}").stdout.split("\n")
     assert all(line.endswith("Ready") for line in down if line)
+
+
+def test_deploy_that_cannot_converge_names_the_tasks_and_why(swarm):
+    try:
+        with pytest.raises(ConvergenceTimeout) as err:
+            _deploy("10.250.77.11:5000/powerops/does-not-exist:1", service="whoami-broken", prepull="never",
+                    replicas=2, convergence_timeout_s=15)
+        msg = str(err.value)
+        assert "whoami-broken: 0/2 tasks running after 15s" in msg
+        assert "No such image: 10.250.77.11:5000/powerops/does-not-exist:1" in msg and " on sw" in msg
+    finally:
+        _docker("sw1", "service", "rm", "whoami-broken")
 
 
 def test_deploy_rerun_then_drill_survives_a_node_loss(swarm):

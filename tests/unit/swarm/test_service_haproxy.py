@@ -136,7 +136,7 @@ def test_render_golden(cfg, golden):
 def test_render_content_that_matters():
     seed, dns = hx.render_config(SEED), hx.render_config(DNS)
     assert "balance roundrobin" in seed and "server dock3 10.250.77.13:8080" in seed and "resolvers" not in seed
-    assert "check inter 1000ms fall 2" in seed and "stats uri /stats" in seed
+    assert "check inter 500ms fall 2" in seed and "stats uri /stats" in seed
     assert "server-template web 15 tasks.whoami:80 resolvers docker" in dns and "nameserver dns1 127.0.0.11:53" in dns
 
 
