@@ -32,6 +32,7 @@ from core.novalink.plan import (
 from core.novalink.render import (
     NPIV_INITRD,
     RenderedFile,
+    is_our_dnsmasq_host,
     is_ours,
     paths_for,
     remove_bootptab,
@@ -219,7 +220,7 @@ def remove_novalink_install(params: RemoveNovaLinkParams) -> dict[str, object]:
             if content is None:
                 rows.append({"partition": c.partition_name, "path": path, "action": "none", "reason": "absent"})
                 continue
-            ours = is_ours(content) or (path == paths.boot_entry and content.strip().startswith(c.mac))
+            ours = is_ours(content) or (path == paths.boot_entry and is_our_dnsmasq_host(content, c.host))
             if not ours:
                 raise SafetyCheckFailed(f"{server.server_ip}:{path} was not written by powerops; not removing it")
             rows.append({"partition": c.partition_name, "path": path, "action": "remove", "reason": "present"})

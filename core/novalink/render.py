@@ -145,6 +145,12 @@ def render_dnsmasq_host(p: NovaLinkPartition) -> str:
     return f"{p.mac},{p.ip},{p.host}\n"
 
 
+def is_our_dnsmasq_host(content: str, host: str) -> bool:
+    """A dhcp-hostsdir file as render_dnsmasq_host writes it, for ``host`` (whatever MAC it was given)."""
+    lines = content.strip().splitlines()
+    return len(lines) == 1 and len(fields := lines[0].split(",")) == 3 and fields[2] == host
+
+
 _BOOTPTAB_NAME = re.compile(r"^([A-Za-z0-9_.-]+):")
 
 

@@ -66,9 +66,14 @@ def test_missing_kernel_fails_fast_after_grub_cfg(netboot_lab):
 @pytest.mark.timeout(300)
 def test_wrong_mac_is_refused_by_the_hmc(netboot_lab):
     from core.novalink.errors import NetbootRefused
+    from tests.lab.novalink.test_prepare_novalink import _remove
 
-    with pytest.raises(NetbootRefused) as err:
-        _run(netboot_lab, [partition(mac="52:54:00:4e:4c:99")], deadline=60.0, verify=False)
+    wrong = partition(mac="52:54:00:4e:4c:99")
+    try:
+        with pytest.raises(NetbootRefused) as err:
+            _run(netboot_lab, [wrong], deadline=60.0, verify=False)
+    finally:
+        _remove(netboot_lab, [wrong])
     assert "can not find mac address 5254004E4C99" in str(err.value)
 
 
@@ -91,8 +96,11 @@ def test_wrong_mac_fails_with_no_bootp_answer(netboot_lab):
             _run(netboot_lab, [partition(partition_name=name, mac="52:54:00:4e:4c:98", ip="10.250.77.82")],
                  deadline=90.0, verify=False)
     finally:
+        from tests.lab.novalink.test_prepare_novalink import _remove
+
         spec.unlink(missing_ok=True)
         hmc_sim.remove_partition(lab, hmc_sim.SYSTEM, name)
+        _remove(netboot_lab, [partition(partition_name=name, mac="52:54:00:4e:4c:98", ip="10.250.77.82")])
     msg = str(err.value)
     assert "last milestone reached: none" in msg, msg
     assert nb.LPAR_MAC in msg and "check the partition's MAC" in msg, msg

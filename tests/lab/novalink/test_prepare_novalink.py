@@ -123,3 +123,23 @@ def test_npiv_partition_gets_a_patched_initrd(netboot_lab):
     assert again["changed"] == []
     removed = _remove(netboot_lab, [npiv])["removed"]
     assert str(patched) in removed and not patched.exists()
+
+
+def test_password_never_in_flow_logs_or_artifacts(netboot_lab):
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+
+    from flows.prepare_novalink_install import prepare_novalink_install
+
+    prepare_novalink_install(prepare_params(netboot_lab, [partition()]))
+
+    async def collect() -> list[str]:
+        async with get_client() as client:
+            logs = await client.read_logs(limit=200)
+            artifacts = await client.read_artifacts(limit=200)
+        return [str(x.message) for x in logs] + [str(a.data) for a in artifacts]
+
+    texts = asyncio.run(collect())
+    assert len(texts) > 5
+    assert not [t for t in texts if ADMIN_PASSWORD in t]

@@ -129,3 +129,11 @@ def test_rendered_files_carry_the_marker(part, di_media, dnsmasq, pwhash):
     files = {f.what: f for f in render_client_files(part, di_media, dnsmasq, pwhash)}
     assert is_ours(files["grub.cfg"].content) and is_ours(files["pvm-install.cfg"].content)
     assert not is_ours("set default=0\n")
+
+
+def test_dnsmasq_host_file_recognised_whatever_its_mac(part):
+    from core.novalink.render import is_our_dnsmasq_host
+
+    assert is_our_dnsmasq_host(render_dnsmasq_host(part), "nova0696010")
+    assert is_our_dnsmasq_host("52:54:00:4e:4c:99,10.250.77.80,nova0696010\n", "nova0696010")
+    assert not is_our_dnsmasq_host("dhcp-host=aa:bb:cc:dd:ee:ff,1.2.3.4,x\nother\n", "nova0696010")
