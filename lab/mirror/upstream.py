@@ -313,8 +313,13 @@ class YumUpstream:
     root: Path
     key: TestKey
 
-    def add_package(self, name: str, version: str = "1.0", release: str = "1", arch: str = "ppc64le") -> Path:
-        return build_rpm(self.root / "Packages", name, version, release, arch)
+    def add_package(self, name: str, version: str = "1.0", release: str = "1", arch: str = "ppc64le",
+                    sign: bool = True) -> Path:
+        path = build_rpm(self.root / "Packages", name, version, release, arch)
+        if sign:  # RPM header signature by the upstream key, as vendors ship them (checked by dnf/yum)
+            _run(["rpmsign", "--addsign", "--define", "__gpg /usr/bin/gpg", "--define",
+                  f"_gpg_name {self.key.fingerprint}", "--define", f"_gpg_path {self.key.homedir}", str(path)])
+        return path
 
     def remove_package(self, name: str) -> list[Path]:
         gone = [p for p in (self.root / "Packages").glob(f"{name}-*.rpm")]

@@ -76,11 +76,12 @@ def test_yum_full_incremental_and_proof(yum_upstream, mirror_env, tmp_path):
     assert mirror_yum(params(tag)) == {"changed": False, "reason": "upstream unchanged"}
 
     up.add_package("powerops-engine", "1.13.1")
+    up.add_package("powerops-unsigned", "1.0", sign=False)
     up.remove_package("powerops-rpm000")
     up.publish()
     r2 = mirror_yum(params(tag))
-    assert r2["changed"] and r2["downloaded"] == 1 and r2["packages"] == 3, r2
-    assert prove_repo(url) == 3
+    assert r2["changed"] and r2["downloaded"] == 2 and r2["packages"] == 4, r2
+    assert prove_repo(url) == 4
     current = mirror_lab.srv_dir(mirror_env) / tag / "current" / "Packages"
     assert not list(current.glob("powerops-rpm000-*")) and list(current.glob("powerops-engine-1.13.1-*"))
 
@@ -90,13 +91,29 @@ def test_yum_full_incremental_and_proof(yum_upstream, mirror_env, tmp_path):
         targets=["lab-mirror-client-ssh"], mirror_host_block="lab-mirror-host", root=str(root),
         yum=[YumClient(name=tag, keyring_block="lab-mirror-upstream")]))
     repo = root / f"etc/yum.repos.d/powerops-{tag}.repo"
+    key = root / f"etc/pki/rpm-gpg/RPM-GPG-KEY-powerops-{tag}"
     try:
         text = repo.read_text()
         assert f"baseurl={url}" in text and "gpgcheck=1" in text
-        assert (root / f"etc/pki/rpm-gpg/RPM-GPG-KEY-powerops-{tag}").read_bytes().startswith(b"-----BEGIN PGP")
+        assert key.read_bytes().startswith(b"-----BEGIN PGP")
+        # a real dnf, over the lab network, with the rendered .repo (gpgcheck on) and the installed key; the key
+        # path is prefixed with the install root because dnf reads file:// keys from the host's filesystem
+        dnf = ["dnf", "-y", f"--installroot={root}", "--releasever=9", "--forcearch=ppc64le",
+               "--setopt=install_weak_deps=False", f"--setopt=powerops-{tag}.gpgkey=file://{key}"]
+        res = subprocess.run(netns.exec_argv(mirror_lab.CLIENT_NODE, [*dnf, "install", "powerops-engine-1.13.1"]),
+                             capture_output=True, text=True, timeout=300)
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert (root / "usr/share/doc/powerops-engine/README").read_text() == "powerops-engine 1.13.1-1\n"
+        res = subprocess.run(netns.exec_argv(mirror_lab.CLIENT_NODE, [*dnf, "remove", "powerops-engine"]),
+                             capture_output=True, text=True, timeout=300)
+        assert res.returncode == 0, res.stdout + res.stderr
+        # gpgcheck is really on: the unsigned package is mirrored, but dnf refuses to install it
+        res = subprocess.run(netns.exec_argv(mirror_lab.CLIENT_NODE, [*dnf, "install", "powerops-unsigned"]),
+                             capture_output=True, text=True, timeout=300)
+        assert res.returncode != 0 and "not signed" in res.stdout + res.stderr, res.stdout + res.stderr
     finally:
         repo.unlink(missing_ok=True)
-        (root / f"etc/pki/rpm-gpg/RPM-GPG-KEY-powerops-{tag}").unlink(missing_ok=True)
+        key.unlink(missing_ok=True)
 
 
 def test_yum_bad_signature_and_bad_package(yum_upstream, mirror_env, rogue_key):
