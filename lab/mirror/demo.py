@@ -2,6 +2,7 @@
 
     python -m lab.mirror.demo            (needs PREFECT_API_URL and root; brings the mirror lab up)
 
+0. serve-mirrors: the mirror host's nginx site (written over SSH, nginx -t, reload).
 1. mirror-apt: the lab's signed ppc64el upstream -> the mirror host over SSH; configure-mirror-clients
    writes the client's sources entry + keyring; a real ``apt-get install`` in the client chroot.
 2. build-wheelhouse: pip download for manylinux ppc64le -> PEP 503 index on the mirror host.
@@ -38,9 +39,11 @@ def run(lab: LabContext, real_slice: bool | None = None) -> list[str]:
     from flows.mirror_apt import MirrorAptParams, mirror_apt
     from flows.mirror_common import Destination
     from flows.mirror_yum import MirrorYumParams, mirror_yum
+    from flows.serve_mirrors import ServeMirrorsParams, serve_mirrors
 
     mirror_lab.up(lab)
     mirror_lab.register_blocks(lab)
+    _say(f"serve-mirrors: {serve_mirrors(ServeMirrorsParams(mirror_host_block='lab-mirror-host'))}")
     urls = []
     r = mirror_apt(MirrorAptParams(
         upstream_url=f"{mirror_lab.UPSTREAM_URL}/apt", suites=["bookworm"], architectures=["ppc64el"],
