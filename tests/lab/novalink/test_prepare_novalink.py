@@ -143,3 +143,40 @@ def test_password_never_in_flow_logs_or_artifacts(netboot_lab):
     texts = asyncio.run(collect())
     assert len(texts) > 5
     assert not [t for t in texts if ADMIN_PASSWORD in t]
+
+
+def test_verification_refuses_an_http_server_without_range(netboot_lab):
+    """python3 -m http.server ignores Range: GRUB would load the kernel shifted; the verification says so."""
+    import hashlib
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    import lab.netboot as nb
+    from core.novalink.errors import VerificationFailed
+    from lab import netns
+    from tasks.novalink import fetch_http
+
+    srv = Path(netboot_lab["state"]) / "netboot/srv"
+    kernel = srv / "export/novalink/novalink-lab/install/vmlinux"
+    proc = subprocess.Popen(netns.exec_argv(nb.INST_NODE, [sys.executable, "-m", "http.server", "8081", "--bind",
+                                                          nb.INST_IP, "--directory", str(srv)]),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://{nb.INST_IP}:8081/export/novalink/novalink-lab/install/vmlinux"
+        for _ in range(50):
+            try:
+                httpx.head(url, timeout=1.0)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        sha = hashlib.sha256(kernel.read_bytes()).hexdigest()
+        with pytest.raises(VerificationFailed, match="ignores Range"):
+            fetch_http.fn(url, sha, check_range=True)
+        ok = fetch_http.fn(f"http://{nb.INST_IP}/export/novalink/novalink-lab/install/vmlinux", sha, check_range=True)
+        assert "206" in ok.detail
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
