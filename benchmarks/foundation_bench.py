@@ -105,10 +105,10 @@ def main() -> int:
     from lab.context import LabContext
 
     print("powerops foundation benchmark (separate lab 'b' on 10.250.78.0/24)", flush=True)
-    subprocess.run([*POWEROPS, "lab", "down"], capture_output=True)
+    subprocess.run([*POWEROPS, "lab", "down", "--only", "foundation"], capture_output=True)
     up_s, _ = timed("lab bring-up (3 Docker hosts + build host)", lambda: subprocess.run(
-        [*POWEROPS, "lab", "up"], check=True, capture_output=True))
-    subprocess.run([*POWEROPS, "lab", "blocks"], check=True, capture_output=True)
+        [*POWEROPS, "lab", "up", "--only", "foundation"], check=True, capture_output=True))
+    subprocess.run([*POWEROPS, "lab", "blocks", "--only", "foundation"], check=True, capture_output=True)
     from flows.build_base_image import BaseImageParams, build_base_image
     from flows.stand_up_registry import RegistryParams, stand_up_registry
     from lab.demo import ensure_demo_secret
@@ -147,7 +147,7 @@ def main() -> int:
     print(f"plain script:            {plain_s:7.1f} s   ratio flow/plain = {reg_s / plain_s:.2f}x (target <= 1.3x)"
           f"   catalog={res.stdout.strip()}")
     t0 = time.monotonic()
-    subprocess.run([*POWEROPS, "lab", "down"], capture_output=True)
+    subprocess.run([*POWEROPS, "lab", "down", "--only", "foundation"], capture_output=True)
     subprocess.run(["rm", "-rf", ENV["POWEROPS_LAB_DIR"], ENV["POWEROPS_LAB_RUN"]])
     subprocess.run(["rm", "-rf", cache, str(kh), str(script)])
     print(f"lab teardown:            {time.monotonic() - t0:7.1f} s")

@@ -22,9 +22,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 from lab.context import LabContext  # noqa: E402
 
-# Lab components in bring-up order; each module has up/down/status/register_blocks.
-COMPONENTS: list[str] = ["lab.docker_hosts"]
-OPTIONAL_COMPONENTS: list[str] = []  # filled as areas land; brought up with --all
+# Lab components (modules with up/down/status/register_blocks) come from the demo's areas, in order.
 
 
 def _modules(names: list[str]) -> list[ModuleType]:
@@ -89,19 +87,26 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     lab_p = sub.add_parser("lab")
     lab_p.add_argument("action", choices=["up", "down", "status", "blocks"])
-    lab_p.add_argument("--all", action="store_true", help="include every optional component")
+    lab_p.add_argument("--only", default=None, help="comma-separated areas (default: all), e.g. foundation,hmc")
     lab_p.add_argument("--purge", action="store_true", help="with down: also remove keys and download caches")
     srv = sub.add_parser("server")
     srv.add_argument("action", choices=["up", "down"])
     demo = sub.add_parser("demo")
-    demo.add_argument("--all", action="store_true", help="also bring up and run every optional area")
+    demo.add_argument("--only", default=None, help="comma-separated areas (default: all), e.g. foundation,hmc")
     args = ap.parse_args(argv)
 
     if os.geteuid() != 0 and args.cmd in ("lab", "demo"):
         print("powerops lab needs root (network namespaces, dockerd)", file=sys.stderr)
         return 2
+    from lab.demo import AREAS, components_of
+
+    only = args.only.split(",") if getattr(args, "only", None) else None
+    unknown = sorted(set(only or []) - {a.name for a in AREAS})
+    if unknown:
+        print(f"unknown area(s) {', '.join(unknown)}; known: {', '.join(a.name for a in AREAS)}", file=sys.stderr)
+        return 2
     lab = LabContext()
-    components = COMPONENTS + (OPTIONAL_COMPONENTS if getattr(args, "all", False) else [])
+    components = components_of(only)
     if args.cmd == "server":
         if args.action == "up":
             server_up(lab)
@@ -114,10 +119,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.action == "up":
             lab_up(lab, components)
         elif args.action == "down":
-            lab_down(lab, COMPONENTS + OPTIONAL_COMPONENTS)
+            lab_down(lab, components)
             from lab import prefect_server as ps
 
-            ps.stop(server_home(lab))
+            if only is None:
+                ps.stop(server_home(lab))
             if args.purge:
                 import shutil
 
@@ -126,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.rmtree("/var/cache/powerops", ignore_errors=True)
                 _say(f"purged {lab.state_dir}, {lab.run_dir} and /var/cache/powerops")
         elif args.action == "status":
-            for mod in _modules(COMPONENTS + OPTIONAL_COMPONENTS):
+            for mod in _modules(components):
                 for line in mod.status(lab):
                     print(line)
         else:
@@ -137,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "demo":
         from lab import demo as demo_mod
 
-        return demo_mod.run(lab, components)
+        return demo_mod.run(lab, only)
     return 1
 
 

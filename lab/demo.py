@@ -1,14 +1,23 @@
-"""The out-of-the-box demo: the same flows a site runs, against the lab's inventory of blocks."""
+"""The out-of-the-box demo: the same flows a site runs, against the lab's inventory of blocks.
+
+Each area brings its lab components up and runs its flows; ``powerops demo --only foundation,hmc`` limits it.
+"""
 
 from __future__ import annotations
 
 import os
 import secrets as pysecrets
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from lab.context import LabContext
 
 BASE_TAG = "powerops/debian:bookworm"
+
+
+def _say(msg: str) -> None:
+    print(f"[powerops] {msg}", flush=True)
 
 
 def ensure_demo_secret(lab: LabContext) -> str:
@@ -23,36 +32,114 @@ def ensure_demo_secret(lab: LabContext) -> str:
     return "lab-registry-password"
 
 
-def run_foundation(lab: LabContext) -> dict[str, object]:
+def run_foundation(lab: LabContext) -> list[str]:
     from flows.build_app_image import AppImageParams, build_app_image_flow
     from flows.build_base_image import BaseImageParams, build_base_image
     from flows.stand_up_registry import RegistryParams, stand_up_registry
 
     secret = ensure_demo_secret(lab)
     base = build_base_image(BaseImageParams(build_host="lab-build", target_host="lab-dock1", tag=BASE_TAG))
-    registry = stand_up_registry(RegistryParams(
+    reg = stand_up_registry(RegistryParams(
         registry_host="lab-dock1", password_secret=secret, base_image=BASE_TAG,
         trust_hosts=["lab-dock2", "lab-dock3"], save_block_as="lab-registry"))
     whoami = build_app_image_flow(AppImageParams(
         app="whoami", base_image=BASE_TAG, build_host="lab-build", target_host="lab-dock1",
         tag="powerops/whoami:1", push_to="lab-registry"))
-    return {"base": base, "registry": registry, "whoami": whoami}
+    return [f"base image {base['tag']}: {base['action']} ({base['seconds']}s)",
+            f"registry {reg['address']}: {', '.join(map(str, reg['applied'])) or 'unchanged'}; "
+            f"catalog {reg['catalog']} ({reg['seconds']}s)",
+            f"whoami image: {whoami['action']}, pushed {whoami['pushed']}"]
 
 
-def run(lab: LabContext, components: list[str]) -> int:
-    from lab.cli import _say, lab_blocks, lab_up, server_up
+def run_hmc(lab: LabContext) -> list[str]:
+    import lab.hmc_sim as sim
+    from flows.ensure_vnic import BackingDeviceParam, EnsureVnicParams, ensure_vnic
+    from flows.lpm_readiness import LpmReadinessParams, lpm_readiness
+    from flows.vnic_failover_drill import VnicFailoverDrillParams, vnic_failover_drill
+    from flows.vnic_prerequisites import VnicPrerequisitesParams, vnic_prerequisites
+
+    vios = ["lab-vios1", "lab-vios2"]
+    pre = vnic_prerequisites(VnicPrerequisitesParams(hmc_block="lab-hmc1", managed_system=sim.SYSTEM,
+                                                     vios_blocks=vios))
+    ens = ensure_vnic(EnsureVnicParams(
+        hmc_block="lab-hmc1", managed_system=sim.SYSTEM, lpar="lpar1", vlan=3455, auto_failover=True,
+        backing_devices=[BackingDeviceParam(vios="vios1", adapter_id=1, phys_port_id=0, priority=10),
+                         BackingDeviceParam(vios="vios2", adapter_id=2, phys_port_id=0, priority=20)],
+        vios_blocks=vios))
+    drill = vnic_failover_drill(VnicFailoverDrillParams(
+        hmc_block="lab-hmc1", managed_system=sim.SYSTEM, lpar="lpar1", lpar_address=sim.NODES["lpar1"][1],
+        vios_blocks=vios, client_block="lab-lpar1", confirm=True, timeout_seconds=120))
+    lpm = lpm_readiness(LpmReadinessParams(hmc_block="lab-hmc1", source_system=sim.SYSTEM,
+                                           target_system=sim.TARGET_SYSTEM, lpar="lpar1"))
+    return [f"vnic-prerequisites: {_short(pre)}", f"ensure-vnic: {_short(ens)}",
+            f"vnic-failover-drill: {_short(drill)}", f"lpm-readiness: {_short(lpm)}"]
+
+
+def run_mirror(lab: LabContext) -> list[str]:
+    from lab.mirror import demo
+
+    return list(demo.run(lab))
+
+
+def run_ops(lab: LabContext) -> list[str]:
+    import lab.ops as ops
+
+    return [ops.demo_ticket(lab)]
+
+
+def _short(result: object, keys: tuple[str, ...] = ("summary", "status", "ok", "passed", "changed", "applied",
+                                                    "lost", "active_after", "aligned")) -> str:
+    if isinstance(result, dict):
+        parts = [f"{k}={result[k]}" for k in keys if k in result]
+        return ", ".join(parts)[:300] or ", ".join(list(map(str, result))[:6])
+    return str(result)[:300]
+
+
+@dataclass(frozen=True)
+class Area:
+    name: str
+    components: tuple[str, ...]
+    run: Callable[[LabContext], list[str]]
+
+
+AREAS: tuple[Area, ...] = (
+    Area("foundation", ("lab.docker_hosts",), run_foundation),
+    Area("hmc", ("lab.hmc_sim",), run_hmc),
+    Area("mirror", ("lab.mirror",), run_mirror),
+    Area("ops", ("lab.ops",), run_ops),
+)
+
+
+def components_of(names: list[str] | None) -> list[str]:
+    out: list[str] = []
+    for a in AREAS:
+        if names is None or a.name in names:
+            out += [c for c in a.components if c not in out]
+    return out
+
+
+def run(lab: LabContext, only: list[str] | None = None) -> int:
+    from lab.cli import lab_blocks, lab_up, server_up
 
     t0 = time.monotonic()
     api = server_up(lab)
     os.environ["PREFECT_API_URL"] = api
-    lab_up(lab, components)
-    lab_blocks(lab, components)
-    out = run_foundation(lab)
-    _say(f"base image: {out['base']['action']} {out['base']['tag']} ({out['base']['seconds']}s)")  # type: ignore[index]
-    reg = out["registry"]
-    _say(f"registry: {reg['address']} catalog={reg['catalog']} ({reg['seconds']}s)")  # type: ignore[index]
-    _say(f"whoami image: {out['whoami']['pushed']}")  # type: ignore[index]
+    areas = [a for a in AREAS if only is None or a.name in only]
+    failed: list[str] = []
+    for area in areas:
+        ta = time.monotonic()
+        _say(f"== {area.name}: lab components {', '.join(area.components)}")
+        try:
+            lab_up(lab, list(area.components))
+            lab_blocks(lab, list(area.components))
+            for line in area.run(lab):
+                _say(f"   {area.name}: {line}")
+            _say(f"== {area.name}: done in {time.monotonic() - ta:.0f}s")
+        except Exception as exc:  # the demo goes on with the other areas and says what failed
+            failed.append(area.name)
+            _say(f"== {area.name}: FAILED after {time.monotonic() - ta:.0f}s: {type(exc).__name__}: {exc}")
     ui = api.removesuffix("/api")
-    _say(f"demo done in {time.monotonic() - t0:.0f}s. Prefect UI: {ui}  (runs: {ui}/runs)")
-    _say("stop everything with: powerops lab down")
-    return 0
+    _say(f"demo done in {time.monotonic() - t0:.0f}s" + (f"; failed areas: {', '.join(failed)}" if failed else ""))
+    _say(f"Prefect UI: {ui}  (flow runs: {ui}/runs, deployments: {ui}/deployments)")
+    _say("stop everything with: .venv/bin/powerops lab down")
+    return 1 if failed else 0

@@ -47,11 +47,11 @@ def leftovers() -> dict[str, list[str]]:
 
 def test_up_is_idempotent_status_reports_and_down_removes_everything():
     try:
-        first = powerops("lab", "up")
+        first = powerops("lab", "up", "--only", "foundation")
         assert first.returncode == 0, first.stderr
-        second = powerops("lab", "up")
+        second = powerops("lab", "up", "--only", "foundation")
         assert second.returncode == 0, second.stderr
-        status = powerops("lab", "status").stdout
+        status = powerops("lab", "status", "--only", "foundation").stdout
         for node in ("dock1", "dock2", "dock3"):
             assert f"docker host {node}" in status and "dockerd running, sshd running" in status
         assert "build host 10.250.79.1:2201: sshd running" in status
@@ -65,8 +65,8 @@ def test_up_is_idempotent_status_reports_and_down_removes_everything():
             docker_ids.add(out.stdout.strip())
         assert len(docker_ids) == 3
     finally:
-        down = powerops("lab", "down")
+        down = powerops("lab", "down", "--only", "foundation")
     assert down.returncode == 0, down.stderr
     assert leftovers() == {"namespaces": [], "links": [], "iptables": [], "processes": [], "etc_netns": []}
-    assert "stopped" in powerops("lab", "status").stdout
+    assert "stopped" in powerops("lab", "status", "--only", "foundation").stdout
     subprocess.run(["rm", "-rf", ENV["POWEROPS_LAB_DIR"], ENV["POWEROPS_LAB_RUN"]])
