@@ -76,6 +76,10 @@ class DeploySwarmServiceParams(BaseModel):
     build_host: str | None = Field(default=None, description="DNS layout: SSH target block name of the build "
                                    "host that fetches haproxy's packages.")
     haproxy_image: str = Field(default="powerops/haproxy:2.6", description="DNS layout: haproxy image tag.")
+    lb_port: int | None = Field(default=None, ge=1, le=65535, description="Port haproxy serves this service on "
+                                "(default: the inventory's lb_port); several services need different ports.")
+    lb_stats_port: int | None = Field(default=None, ge=1, le=65535, description="haproxy stats port of this "
+                                      "service (default: the inventory's lb_stats_port).")
     prepull: str = Field(default="missing", pattern="^(always|missing|never)$",
                          description="Pull the image on every node before creating the service: always, only "
                          "where it is missing, or never. Needed where engines never pull for tasks (offline sites "
@@ -97,6 +101,8 @@ def deploy_swarm_service(params: DeploySwarmServiceParams) -> dict[str, object]:
     logger = get_run_logger()
     t0 = time.monotonic()
     inv = SwarmInventory.load(params.inventory)
+    port = params.lb_port or inv.lb_port
+    stats_port = params.lb_stats_port or inv.lb_stats_port
     anchor = DockerHost.load(inv.managers[0])
     nodes_hosts = {n: DockerHost.load(n) for n in [*inv.managers, *inv.workers]}
     cluster = read_cluster_state(anchor)
@@ -125,18 +131,18 @@ def deploy_swarm_service(params: DeploySwarmServiceParams) -> dict[str, object]:
     if layout.name == "seed":
         servers = tuple(hx.Server(by_addr[n.addr].name if n.addr in by_addr else n.hostname, n.addr,
                                   params.published_port) for n in eligible)
-        cfg = hx.HaproxyConfig("seed", inv.lb_port, inv.lb_stats_port, inv.lb_stats_uri, params.service,
+        cfg = hx.HaproxyConfig("seed", port, stats_port, inv.lb_stats_uri, params.service,
                                params.port, servers=servers)
         expected_backends = len(servers)
     else:
-        cfg = hx.HaproxyConfig("dns", inv.lb_port, inv.lb_stats_port, inv.lb_stats_uri, params.service,
+        cfg = hx.HaproxyConfig("dns", port, stats_port, inv.lb_stats_uri, params.service,
                                params.port, slots=max(20, params.replicas + 5))
         expected_backends = params.replicas if params.mode == "replicated" else len(eligible)
     text = hx.render_config(cfg)
     lb_docker = DockerHost.load(inv.lb_docker_host or inv.managers[0])
     url, stats_url = hx.endpoints(layout.name, HaproxyHost.load(inv.load_balancer).address if layout.name == "seed"
-                                  and inv.load_balancer else None, lb_docker.address, inv.lb_port,
-                                  inv.lb_stats_port, inv.lb_stats_uri)
+                                  and inv.load_balancer else None, lb_docker.address, port,
+                                  stats_port, inv.lb_stats_uri)
     hx_where = (f"host {inv.load_balancer}" if layout.name == "seed"
                 else f"container {hx.container_name(params.service)} on {lb_docker.name}, overlay {inv.network}")
     site_note = (f"{len(params.site_files)} file(s) into {params.site_dir} on every node" if params.site_files
@@ -179,7 +185,7 @@ def deploy_swarm_service(params: DeploySwarmServiceParams) -> dict[str, object]:
         f.result()
         changed.append(f"pulled {params.image} on {h.name}")
     differs = valid_f.result()  # a config haproxy refuses stops here: service and haproxy left as they were
-    labels = {svc.LAYOUT_LABEL: layout.name}
+    labels = {svc.LAYOUT_LABEL: layout.name, svc.LB_PORT_LABEL: str(port), svc.LB_STATS_PORT_LABEL: str(stats_port)}
     if plan.action == "create":
         create_swarm_service(anchor, spec, registry, labels)
         changed.append(f"created service {params.service}")
@@ -199,7 +205,7 @@ def deploy_swarm_service(params: DeploySwarmServiceParams) -> dict[str, object]:
         if differs:
             install_container_config(lb_docker, cfg_dir, text)
         did = ensure_haproxy_container(lb_docker, hx.container_name(params.service), image_id, inv.network,
-                                       cfg_dir, [inv.lb_port, inv.lb_stats_port], differs)
+                                       cfg_dir, [port, stats_port], differs)
         if did != "unchanged":
             changed.append(f"haproxy container {did} on {lb_docker.name}")
     conv = wait_for_service(anchor, params.service, plan.spec_hash, list(params.constraints),

@@ -72,8 +72,9 @@ def _front(inv: SwarmInventory, live: ServiceState) -> tuple[str, str, str]:
         t.host_ports for t in live.tasks) else "seed")
     lb_docker = DockerHost.load(inv.lb_docker_host or inv.managers[0])
     seed_addr = HaproxyHost.load(inv.load_balancer).address if layout == "seed" and inv.load_balancer else None
-    url, stats = hx.endpoints(layout, seed_addr, lb_docker.address, inv.lb_port, inv.lb_stats_port,
-                              inv.lb_stats_uri)
+    port = int(live.labels.get(svc.LB_PORT_LABEL) or inv.lb_port)
+    stats_port = int(live.labels.get(svc.LB_STATS_PORT_LABEL) or inv.lb_stats_port)
+    url, stats = hx.endpoints(layout, seed_addr, lb_docker.address, port, stats_port, inv.lb_stats_uri)
     return layout, url, stats
 
 

@@ -15,6 +15,8 @@ from core.swarm.models import ServiceState, ServiceTask, SwarmNode
 HASH_LABEL = "org.powerops.spec-hash"
 MANAGED_LABEL = "org.powerops.managed-by"
 LAYOUT_LABEL = "org.powerops.layout"
+LB_PORT_LABEL = "org.powerops.lb-port"
+LB_STATS_PORT_LABEL = "org.powerops.lb-stats-port"
 
 
 @dataclass(frozen=True)

@@ -118,6 +118,7 @@ def test_deploy_that_cannot_converge_names_the_tasks_and_why(swarm):
     try:
         with pytest.raises(ConvergenceTimeout) as err:
             _deploy("10.250.77.11:5000/powerops/does-not-exist:1", service="whoami-broken", prepull="never",
+                    lb_port=8081, lb_stats_port=8405,
                     replicas=2, convergence_timeout_s=15)
         msg = str(err.value)
         assert "whoami-broken: 0/2 tasks running after 15s" in msg
