@@ -81,6 +81,38 @@ def run_mirror(lab: LabContext) -> list[str]:
     return list(demo.run(lab))
 
 
+def run_novalink(lab: LabContext) -> list[str]:
+    """Prepare the install server, then a real network boot of the emulated partition through the HMC."""
+    from prefect.blocks.system import Secret
+
+    import lab.netboot as nb
+    from core.novalink.model import InstallMedia, NovaLinkPartition
+    from flows.novalink_netboot_install import NovaLinkNetbootParams, novalink_netboot_install
+    from flows.prepare_novalink_install import PrepareNovaLinkParams
+
+    path = lab.state_dir / "novalink-admin-password"
+    if not path.exists():
+        path.write_text(pysecrets.token_urlsafe(15))
+        path.chmod(0o600)
+    Secret(value=path.read_text().strip()).save("lab-novalink-admin-password", overwrite=True)
+    part = NovaLinkPartition(
+        partition_name=nb.LPAR_NAME, managed_system=nb.managed_system(), mac=nb.LPAR_MAC, ip=nb.LPAR_IP,
+        gateway=f"{nb.INST_IP.rsplit('.', 1)[0]}.1", netmask="255.255.255.0", dns=[nb.INST_IP],
+        domain="powerops.test", ntp=[nb.INST_IP], timezone="Europe/Paris")
+    prepare = PrepareNovaLinkParams(
+        install_server=nb.BLOCK_SERVER, media_source=str(nb.Dirs(lab.state_dir / "netboot").media_src),
+        media=InstallMedia(name=nb.MEDIA_NAME, installer="debian-installer"),
+        admin_password_secret="lab-novalink-admin-password", partitions=[part])
+    try:
+        out = novalink_netboot_install(NovaLinkNetbootParams(prepare=prepare, hmc=nb.hmc_block_name(),
+                                                             goal="config_fetched", deadline_s=900.0))
+    finally:
+        nb.stop_partition(lab)
+    timeline = dict(out["timelines"][nb.LPAR_NAME])  # type: ignore[index]
+    return [f"{nb.LPAR_NAME} netbooted: " + ", ".join(
+        f"{k} {v:.0f}s" for k, v in timeline.items() if isinstance(v, int | float))]
+
+
 def run_ops(lab: LabContext) -> list[str]:
     import lab.ops as ops
 
@@ -106,6 +138,7 @@ AREAS: tuple[Area, ...] = (
     Area("foundation", ("lab.docker_hosts",), run_foundation),
     Area("hmc", ("lab.hmc_sim",), run_hmc),
     Area("mirror", ("lab.mirror",), run_mirror),
+    Area("novalink", ("lab.hmc_sim", "lab.netboot"), run_novalink),
     Area("ops", ("lab.ops",), run_ops),
 )
 
