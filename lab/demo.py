@@ -102,7 +102,7 @@ def run_novalink(lab: LabContext) -> list[str]:
     prepare = PrepareNovaLinkParams(
         install_server=nb.BLOCK_SERVER, media_source=str(nb.Dirs(lab.state_dir / "netboot").media_src),
         media=InstallMedia(name=nb.MEDIA_NAME, installer="debian-installer"),
-        admin_password_secret="lab-novalink-admin-password", partitions=[part])
+        admin_password_secret="lab-novalink-admin-password", partitions=[part])  # noqa: S106 - a block name
     try:
         out = novalink_netboot_install(NovaLinkNetbootParams(prepare=prepare, hmc=nb.hmc_block_name(),
                                                              goal="config_fetched", deadline_s=900.0))
