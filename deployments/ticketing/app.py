@@ -203,7 +203,20 @@ class TicketService:
             t = Ticket(ticket.ticket_id, proc.name, digest, run.id, run.name, ticket.requester, callback)
             self.tickets[t.ticket_id] = t
             self._watch(t)
+            self._forget_oldest()
         return JSONResponse(self.run_view(t, run, duplicate=duplicate), status_code=200 if duplicate else 201)
+
+    MAX_REMEMBERED = 20000
+
+    def _forget_oldest(self) -> None:
+        """Bound the in-memory ticket table; a forgotten ticket is still found through Prefect (idempotency
+        key and ``ticket:<id>`` tag), only more slowly."""
+        while len(self.tickets) > self.MAX_REMEMBERED:
+            oldest = next(iter(self.tickets))
+            if oldest in self._watchers:
+                break
+            self.tickets.pop(oldest)
+            self._locks.pop(oldest, None)
 
     def _cached_view(self, t: Ticket) -> dict[str, Any]:
         return {"ticket_id": t.ticket_id, "procedure": t.procedure, "flow_run_id": t.run_id,
