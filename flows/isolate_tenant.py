@@ -13,6 +13,8 @@ from typing import Literal
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.blocks.system import Secret
+from prefect.flow_runs import pause_flow_run
+from prefect.input import RunInput
 from pydantic import BaseModel, Field
 
 from blocks.powervc import PowerVC
@@ -25,6 +27,12 @@ from tasks import powervc as t
 
 class DriftDetected(PowerOpsError):
     """The cloud differs from the declared isolation (drift mode changes nothing)."""
+
+
+class Approval(RunInput):
+    """What the operator answers when an apply waits for approval (Prefect UI: Resume)."""
+
+    approve: bool = Field(default=False, description="Apply the plan shown in the isolate-tenant-plan artifact.")
 
 
 class IsolateTenantParams(BaseModel):
@@ -46,6 +54,8 @@ class IsolateTenantParams(BaseModel):
     probe_servers: int = Field(default=2, ge=1, le=10, description="Test servers booted per tenant in the checks.")
     settle_seconds: float = Field(default=5.0, ge=0, description="Pause after host-group changes before the "
                                   "checks: schedulers learn of aggregate metadata by an asynchronous fanout.")
+    approval_timeout: int = Field(default=0, ge=0, description="Seconds to wait for an operator's approval "
+                                  "between plan and apply (0: apply without pausing).")
     probe_role: str = Field(default="member", description="Role of the temporary other tenant's user.")
     check_other_tenant: bool = Field(default=True, description="Also check that a temporary other tenant cannot "
                                      "land on the isolated hosts.")
@@ -121,6 +131,14 @@ def isolate_tenant(params: IsolateTenantParams) -> dict[str, object]:
                 raise DriftDetected(f"{params.project}: {len(plan.actions)} difference(s): "
                                     + "; ".join(f"{a.kind} {a.target}" for a in plan.actions))
             return result
+        if params.approval_timeout and not plan.empty:
+            answer = pause_flow_run(wait_for_input=Approval, timeout=params.approval_timeout, poll_interval=2,
+                                    key="isolate-tenant-approval")
+            if answer is None or not answer.approve:
+                log.warning("plan not approved: nothing changed")
+                result["approved"] = False
+                return result
+            result["approved"] = True
         result["changed"] = _apply(cloud, params, plan, password)
         after = plan_isolation(_request(params, password is not None),
                                t.read_isolation_facts(cloud, params.project, params.user))

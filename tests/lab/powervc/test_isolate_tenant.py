@@ -166,3 +166,46 @@ def test_passwords_never_reach_the_logs(powervc_lab, tenant_names) -> None:
     assert "changes planned" in text or "change(s) planned" in text
     admin_password = powervc_lab.cloud.password.get_secret_value()
     assert powervc_lab.password not in text and admin_password not in text
+
+
+def test_apply_can_wait_for_approval_and_a_refusal_changes_nothing(powervc_lab, tenant_names) -> None:
+    import threading
+    import time
+
+    from prefect.client.orchestration import get_client
+    from prefect.flow_runs import resume_flow_run
+
+    project = tenant_names.new()
+    out: dict[str, object] = {}
+    def run() -> None:
+        try:
+            out["r"] = isolate_tenant(params(powervc_lab, project, "apply", approval_timeout=120))
+        except Exception as exc:  # noqa: BLE001 - reported by the assertions below
+            out["error"] = exc
+
+    import contextvars
+
+    runner = threading.Thread(target=contextvars.copy_context().run, args=(run,))  # keeps the test's settings
+    runner.start()
+
+    def paused_run():  # type: ignore[no-untyped-def]
+        import asyncio
+
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+        from prefect.client.schemas.objects import StateType
+
+        async def find():  # type: ignore[no-untyped-def]
+            async with get_client() as client:
+                runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
+                    type=FlowRunFilterStateType(any_=[StateType.PAUSED]))))
+                return [r for r in runs if r.parameters.get("params", {}).get("project") == project]
+        return asyncio.run(find())
+
+    deadline = time.monotonic() + 90
+    while not (found := paused_run()) and time.monotonic() < deadline and "error" not in out:
+        time.sleep(1)
+    assert found, f"the flow never paused for approval: {out}"
+    resume_flow_run(found[0].id, run_input={"approve": False})
+    runner.join(timeout=120)
+    assert out["r"]["approved"] is False
+    assert powervc_lab.admin().identity.find_project(project, ignore_missing=True) is None
