@@ -88,18 +88,19 @@ def bootstrap_swarm(params: BootstrapSwarmParams) -> dict[str, object]:
     anchor = hosts[plan.anchor]
     applied: list[str] = []
     steps = list(plan.steps)
+    node_ids = {n: st.node_id for n, st in states.items()}
     if any(s.action == "init" for s in steps):
-        init_swarm(anchor, inv.dispatcher_heartbeat_s)  # the heartbeat goes into the init spec
+        node_ids[plan.anchor] = init_swarm(anchor, inv.dispatcher_heartbeat_s)  # heartbeat goes into the init spec
         applied += [f"{s.action} {s.host}" for s in steps if s.action in ("init", "set-heartbeat")]
         steps = [s for s in steps if s.action not in ("init", "set-heartbeat")]
     # managers join one at a time (raft quorum changes), workers together
     for s in [s for s in steps if s.action == "join-manager"]:
-        join_swarm(hosts[s.host], anchor, "manager")
+        node_ids[s.host] = join_swarm(hosts[s.host], anchor, "manager")
         applied.append(f"{s.action} {s.host}")
     joins = [(s, join_swarm.submit(hosts[s.host], anchor, "worker")) for s in steps if s.action == "join-worker"]
     wait([f for _, f in joins])
     for s, f in joins:
-        f.result()
+        node_ids[s.host] = f.result()
         applied.append(f"{s.action} {s.host}")
     for step in steps:
         if step.action == "activate":
@@ -113,7 +114,7 @@ def bootstrap_swarm(params: BootstrapSwarmParams) -> dict[str, object]:
         applied.append(f"{step.action} {step.host}")
     foreign = {h for h, _ in plan.foreign}
     members = [i for i in inventory if i.name not in foreign]
-    final = wait_for_swarm_nodes(anchor, [hosts[i.name] for i in members], members, params.ready_timeout_s)
+    final = wait_for_swarm_nodes(anchor, {i.name: node_ids[i.name] for i in members}, params.ready_timeout_s)
     rows = [{"node": n.hostname, "role": n.role, "state": n.state, "availability": n.availability,
              "address": n.addr, "leader": n.leader} for n in final.nodes]
     create_table_artifact(key="swarm-nodes", table=rows,

@@ -109,6 +109,7 @@ def deploy_swarm_service(params: DeploySwarmServiceParams) -> dict[str, object]:
     if not cluster.cluster_id:
         raise SwarmError(f"{anchor.name} is not a swarm manager: run bootstrap-swarm first")
     fact_f = {n: read_node_facts.submit(h, params.image) for n, h in nodes_hosts.items()}
+    live_f = read_service_state.submit(anchor, params.service)
     facts = {n: f.result() for n, f in fact_f.items()}
     ipvs = all(f["ipvs"] for f in facts.values())
     layout = svc.choose_layout(params.layout, ipvs, params.mode)
@@ -122,7 +123,7 @@ def deploy_swarm_service(params: DeploySwarmServiceParams) -> dict[str, object]:
         publish_mode=layout.publish_mode if layout.publish_mode != "none" else "ingress",
         constraints=tuple(params.constraints), mounts=mounts, init=True,
         max_replicas_per_node=params.max_replicas_per_node)
-    live = read_service_state(anchor, params.service)
+    live = live_f.result()
     plan = svc.plan_deploy(spec, live)
     eligible = [n for n in cluster.nodes if n.ready_active and svc.eligible_count([n], params.constraints)]
     by_addr = {h.address: h for h in nodes_hosts.values()}

@@ -21,7 +21,6 @@ from core.errors import InvalidInput
 from core.swarm import models as m
 from core.swarm import service as svc
 from core.swarm.errors import ConvergenceTimeout, SwarmError
-from core.swarm.plan import InventoryHost, not_ready
 from seams.docker import call
 
 SWARM_PORT = 2377
@@ -61,7 +60,7 @@ def init_swarm(host: DockerHost, heartbeat_s: float | None) -> str:
 
 
 @task(cache_policy=NO_CACHE, task_run_name="swarm join {host.name} as {role}")
-def join_swarm(host: DockerHost, anchor: DockerHost, role: str) -> None:
+def join_swarm(host: DockerHost, anchor: DockerHost, role: str) -> str:
     """Join ``host`` to the anchor manager's swarm; the token is read here, never passed around."""
     if role not in ("manager", "worker"):
         raise InvalidInput(f"role must be manager or worker, not {role!r}")
@@ -72,7 +71,9 @@ def join_swarm(host: DockerHost, anchor: DockerHost, role: str) -> None:
         call(host.name, f"swarm join as {role}", lambda: client.api.join_swarm(
             remote_addrs=[f"{anchor.address}:{SWARM_PORT}"], join_token=token,
             listen_addr=f"{host.address}:{SWARM_PORT}", advertise_addr=host.address))
-    get_run_logger().info("%s joined the swarm of %s as %s", host.name, anchor.name, role)
+        node_id = str((call(host.name, "docker info", client.info).get("Swarm") or {}).get("NodeID", ""))
+    get_run_logger().info("%s joined the swarm of %s as %s (node %s)", host.name, anchor.name, role, node_id[:12])
+    return node_id
 
 
 @task(cache_policy=NO_CACHE, task_run_name="activate node {node_id:.12} via {anchor.name}")
@@ -100,21 +101,24 @@ def set_dispatcher_heartbeat(anchor: DockerHost, seconds: float) -> None:
 
 
 @task(cache_policy=NO_CACHE, task_run_name="wait for swarm nodes Ready/Active")
-def wait_for_swarm_nodes(anchor: DockerHost, hosts: list[DockerHost], inventory: list[InventoryHost],
-                         timeout: float = 60.0) -> m.ClusterState:
+def wait_for_swarm_nodes(anchor: DockerHost, node_ids: dict[str, str], timeout: float = 60.0) -> m.ClusterState:
+    """Until every given node (inventory name -> node ID) is a Ready/Active member, as the anchor sees it."""
     deadline = time.monotonic() + timeout
-    missing: list[str] = []
-    while True:
-        states = {h.name: read_host_swarm_state.fn(h) for h in hosts}
-        with anchor.client() as client:
+    with anchor.client() as client:
+        while True:
             cluster = _cluster(anchor, client)
-        missing = not_ready(inventory, {i.name: states[h.name] for i, h in zip(inventory, hosts, strict=True)},
-                            cluster)
-        if not missing:
-            return cluster
-        if time.monotonic() > deadline:
-            raise SwarmError(f"nodes not Ready/Active after {timeout:.0f}s: {'; '.join(missing)}")
-        time.sleep(0.5)
+            missing = []
+            for name, node_id in node_ids.items():
+                node = cluster.node_by_id(node_id)
+                if node is None:
+                    missing.append(f"{name}: not a member")
+                elif not node.ready_active:
+                    missing.append(f"{name}: {node.state}/{node.availability}")
+            if not missing:
+                return cluster
+            if time.monotonic() > deadline:
+                raise SwarmError(f"nodes not Ready/Active after {timeout:.0f}s: {'; '.join(missing)}")
+            time.sleep(0.25)
 
 
 @task(cache_policy=NO_CACHE, task_run_name="swarm leave on {host.name}")
