@@ -206,6 +206,10 @@ def down(lab: LabContext) -> None:
     netns.remove_node(LB_NODE)
     subprocess.run(["rm", "-rf", str(lab.run_dir / LB_NODE), str(lab.state_dir / "nodes" / LB_NODE)],
                    capture_output=True)
+    # haproxy config directories the flows and the benchmark wrote for the swarm lab's nodes (shared filesystem)
+    for d in Path("/etc/powerops/haproxy").glob("*"):
+        if d.name.split("-", 1)[0] in SWARM_NODES or d.name == "plain-bench":
+            subprocess.run(["rm", "-rf", str(d)], capture_output=True)
     for node in SWARM_NODES:
         sshd.stop_sshd(lab, node)
         dh._stop_pid(_engine_pidfile(lab, node))
