@@ -152,11 +152,13 @@ def components_of(names: list[str] | None) -> list[str]:
 
 
 def run(lab: LabContext, only: list[str] | None = None) -> int:
+    from flows._ops import install_redaction
     from lab.cli import lab_blocks, lab_up, server_up
 
     t0 = time.monotonic()
     api = server_up(lab)
     os.environ["PREFECT_API_URL"] = api
+    install_redaction()  # the demo runs flows in-process: mask every secret it loads
     areas = [a for a in AREAS if only is None or a.name in only]
     failed: list[str] = []
     for area in areas:
