@@ -21,7 +21,7 @@ class RegistrySpec:
     names: tuple[str, ...]  # every DNS name / IP the certificate must cover
     user: str
     root: str = "/etc/powerops/registry"
-    data_dir: str = "/var/lib/powerops-registry"
+    data_dir: str = "/var/lib/powerops/registry"
     image: str = "powerops/registry:2"
     realm: str = "powerops-registry"
     log_level: str = "info"

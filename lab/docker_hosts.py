@@ -76,6 +76,12 @@ def _node_tls(lab: LabContext, node: str, ip: str) -> Path:
     return d
 
 
+def private_dirs(lab: LabContext, node: str) -> dict[str, Path]:
+    """Machine directories each lab host has its own copy of (real hosts do not share a filesystem)."""
+    return {"/var/lib/powerops": lab.node_dir(node) / "fs" / "var-lib-powerops",
+            "/etc/powerops": lab.node_dir(node) / "fs" / "etc-powerops"}
+
+
 def _wrapper(lab: LabContext, node: str) -> Path:
     """Shell wrapper run inside the namespace: cgroup mounts, hostname, exec dockerd."""
     data = lab.node_dir(node) / "docker"
@@ -93,6 +99,7 @@ mount -t tmpfs cgroup_root /sys/fs/cgroup
 {mounts}
 mkdir -p /sys/fs/cgroup/systemd && mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd || true
 hostname {node}
+{sshd.private_mount_script(private_dirs(lab, node))}
 export DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1
 exec /usr/sbin/dockerd \\
   --data-root {data} --exec-root {run}/exec --pidfile {run}/dockerd.pid \\
@@ -181,7 +188,7 @@ def up(lab: LabContext) -> None:
         sshd.ensure_sshd(lab, node, ip, env={
             "DOCKER_HOST": f"unix://{socket_path(lab, node)}",
             "DOCKER_CONFIG": str(lab.node_dir(node) / "docker-cli"),
-        })
+        }, private_dirs=private_dirs(lab, node))
     _ensure_build_sshd(lab)
 
 
@@ -234,6 +241,9 @@ def down(lab: LabContext) -> None:
         subprocess.run(["umount", "-R", "-l", str(run / "exec")], capture_output=True)
         subprocess.run(["rm", "-rf", str(run), str(lab.state_dir / "nodes" / node)], capture_output=True)
     sshd.stop_sshd(lab, BUILD_NODE)
+    for mountpoint in ("/var/lib/powerops", "/etc/powerops"):
+        with contextlib.suppress(OSError):
+            Path(mountpoint).rmdir()  # only if empty: the lab made it as a mount point
 
 
 def status(lab: LabContext) -> list[str]:

@@ -50,15 +50,25 @@ def pid_alive(pidfile: Path) -> int | None:
     return pid
 
 
-def ensure_sshd(lab: LabContext, node: str, ip: str, env: Mapping[str, str] | None = None) -> int:
-    """Run sshd for ``node`` inside its namespace (idempotent); returns its PID."""
+def private_mount_script(mounts: Mapping[str, Path]) -> str:
+    """Shell lines that give a lab host its own copy of machine directories (run inside its mount namespace)."""
+    lines = []
+    for target, source in mounts.items():
+        source.mkdir(parents=True, exist_ok=True)
+        Path(target).mkdir(parents=True, exist_ok=True)  # the mount point on the machine
+        lines.append(f"mount --bind {source} {target}")
+    return "\n".join(lines)
+
+
+def ensure_sshd(lab: LabContext, node: str, ip: str, env: Mapping[str, str] | None = None,
+                private_dirs: Mapping[str, Path] | None = None) -> int:
+    """Run sshd for ``node`` inside its namespace (idempotent: restarted if its configuration changed);
+    ``private_dirs`` ({machine path: node's own directory}) are bind-mounted for it, so the host has its own
+    files there, as a real host would. Returns its PID."""
     ensure_client_key(lab)
     key = ensure_host_key(lab, node)
     d = lab.node_dir(node)
     pidfile = d / "sshd.pid"
-    pid = pid_alive(pidfile)
-    if pid:
-        return pid
     Path("/run/sshd").mkdir(exist_ok=True)
     setenv = " ".join(f'{k}="{v}"' for k, v in (env or {}).items())
     config = [
@@ -79,9 +89,23 @@ def ensure_sshd(lab: LabContext, node: str, ip: str, env: Mapping[str, str] | No
     ]
     if setenv:
         config.append(f"SetEnv {setenv}")
-    (d / "sshd_config").write_text("\n".join(config) + "\n")
-    subprocess.run(netns.exec_argv(node, ["/usr/sbin/sshd", "-f", str(d / "sshd_config"),
-                                          "-E", str(d / "sshd.log")]), check=True)
+    if private_dirs:
+        config.append("# private dirs: " + " ".join(f"{k}={v}" for k, v in sorted(private_dirs.items())))
+    text = "\n".join(config) + "\n"
+    pid = pid_alive(pidfile)
+    cfg = d / "sshd_config"
+    if pid and cfg.exists() and cfg.read_text() == text:
+        return pid
+    if pid:
+        stop_sshd(lab, node)
+        time.sleep(0.2)
+    cfg.write_text(text)
+    sshd_argv = ["/usr/sbin/sshd", "-f", str(cfg), "-E", str(d / "sshd.log")]
+    if private_dirs:
+        script = private_mount_script(private_dirs) + '\nexec "$@"\n'
+        subprocess.run(netns.exec_argv(node, ["sh", "-c", script, "sh", *sshd_argv]), check=True)
+    else:
+        subprocess.run(netns.exec_argv(node, sshd_argv), check=True)
     for _ in range(50):
         pid = pid_alive(pidfile)
         if pid:

@@ -42,7 +42,7 @@ def _docker(node: str, *args: str) -> subprocess.CompletedProcess[str]:
 def _reset_registry(node: str) -> None:
     _docker(node, "rm", "-f", reg.CONTAINER, reg.PREVIOUS)
     host = DockerHost.load(f"lab-{node}")
-    host.ssh.connect().run(["rm", "-rf", ROOT, "/var/lib/powerops-registry"])
+    host.ssh.connect().run(["rm", "-rf", ROOT, "/var/lib/powerops/registry"])
 
 
 def _registry_params(**kw) -> RegistryParams:
