@@ -29,6 +29,7 @@ from tasks.haproxy import (
     container_config_dir,
     ensure_haproxy_container,
     ensure_haproxy_image,
+    inspect_images,
     install_container_config,
     install_haproxy_config,
     reload_haproxy,
@@ -105,11 +106,16 @@ def deploy_swarm_service(params: DeploySwarmServiceParams) -> dict[str, object]:
     stats_port = params.lb_stats_port or inv.lb_stats_port
     anchor = DockerHost.load(inv.managers[0])
     nodes_hosts = {n: DockerHost.load(n) for n in [*inv.managers, *inv.workers]}
-    cluster = read_cluster_state(anchor)
-    if not cluster.cluster_id:
-        raise SwarmError(f"{anchor.name} is not a swarm manager: run bootstrap-swarm first")
+    lb_docker = DockerHost.load(inv.lb_docker_host or inv.managers[0])
+    # facts, all read in parallel: the swarm, every node, the live service, the haproxy images
+    cluster_f = read_cluster_state.submit(anchor)
     fact_f = {n: read_node_facts.submit(h, params.image) for n, h in nodes_hosts.items()}
     live_f = read_service_state.submit(anchor, params.service)
+    images_f = (inspect_images.submit(lb_docker, [params.haproxy_base_image, params.haproxy_image])
+                if params.haproxy_base_image else None)
+    cluster = cluster_f.result()
+    if not cluster.cluster_id:
+        raise SwarmError(f"{anchor.name} is not a swarm manager: run bootstrap-swarm first")
     facts = {n: f.result() for n, f in fact_f.items()}
     ipvs = all(f["ipvs"] for f in facts.values())
     layout = svc.choose_layout(params.layout, ipvs, params.mode)
@@ -140,7 +146,6 @@ def deploy_swarm_service(params: DeploySwarmServiceParams) -> dict[str, object]:
                                params.port, slots=max(20, params.replicas + 5))
         expected_backends = params.replicas if params.mode == "replicated" else len(eligible)
     text = hx.render_config(cfg)
-    lb_docker = DockerHost.load(inv.lb_docker_host or inv.managers[0])
     url, stats_url = hx.endpoints(layout.name, HaproxyHost.load(inv.load_balancer).address if layout.name == "seed"
                                   and inv.load_balancer else None, lb_docker.address, port,
                                   stats_port, inv.lb_stats_uri)
@@ -168,7 +173,7 @@ def deploy_swarm_service(params: DeploySwarmServiceParams) -> dict[str, object]:
         if not (params.haproxy_base_image and params.build_host):
             raise SwarmError("the DNS layout runs haproxy in a container: give haproxy_base_image and build_host")
         image_id = ensure_haproxy_image(lb_docker, SshTarget.load(params.build_host), params.haproxy_base_image,
-                                        params.haproxy_image)
+                                        params.haproxy_image, images_f.result() if images_f else None)
         cfg_dir = container_config_dir(lb_docker, params.service)
         valid_f = validate_haproxy_config_in_image.submit(lb_docker, image_id, cfg_dir, text)
 

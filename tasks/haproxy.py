@@ -122,10 +122,12 @@ def inspect_images(host: DockerHost, tags: list[str]) -> list[dict[str, Any] | N
     return out
 
 
-def ensure_haproxy_image(host: DockerHost, build: SshTarget, base_image: str, tag: str) -> str:
-    """The haproxy image FROM the base image; rebuilt only when the base image or the recipe changed."""
+def ensure_haproxy_image(host: DockerHost, build: SshTarget, base_image: str, tag: str,
+                         images: list[dict[str, Any] | None] | None = None) -> str:
+    """The haproxy image FROM the base image; rebuilt only when the base image or the recipe changed.
+    ``images``: ``inspect_images(host, [base_image, tag])`` when the caller already has it."""
     logger = get_run_logger()
-    base, existing = inspect_images(host, [base_image, tag])
+    base, existing = images if images is not None else inspect_images(host, [base_image, tag])
     if base is None:
         raise InvalidInput(f"{host.name}: base image {base_image} is not there; run build-base-image first")
     dockerfile = render("haproxy/haproxy.Dockerfile.j2", base_image=base_image, cfg_dir=CONTAINER_CFG_DIR)
