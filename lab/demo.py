@@ -113,6 +113,31 @@ def run_novalink(lab: LabContext) -> list[str]:
         f"{k} {v:.0f}s" for k, v in timeline.items() if isinstance(v, int | float))]
 
 
+def run_powervc(lab: LabContext) -> list[str]:
+    """Tenant isolation on the lab's real OpenStack: plan, apply + verify as the tenant, drift check; a cinder
+    configuration check."""
+    from prefect.blocks.system import Secret
+
+    from flows.isolate_tenant import IsolateTenantParams, isolate_tenant
+    from flows.powervc_maintenance import CinderLimitParams, powervc_cinder_limits
+
+    path = lab.state_dir / "powervc-tenant-password"
+    if not path.exists():
+        path.write_text(pysecrets.token_urlsafe(15))
+        path.chmod(0o600)
+    Secret(value=path.read_text().strip()).save("lab-hb01-admin-password", overwrite=True)
+    base = IsolateTenantParams(cloud_block="lab-powervc", project="hb01", user="hb01_admin",
+                               password_secret_block="lab-hb01-admin-password", aggregates=["hb01_mn"],  # noqa: S106 - a block name
+                               allowed_volume_types=["svc1 base template"])
+    plan = isolate_tenant(base)
+    applied = isolate_tenant(base.model_copy(update={"mode": "apply"}))
+    drift = isolate_tenant(base.model_copy(update={"mode": "drift"}))
+    limits = powervc_cinder_limits(CinderLimitParams(cloud_block="lab-powervc", expected=10000,
+                                                     fail_on_disagreement=False))
+    return [f"isolate-tenant plan: {_short(plan)}", f"isolate-tenant apply+verify: {_short(applied)}",
+            f"isolate-tenant drift: {_short(drift)}", f"powervc-cinder-limits: {_short(limits)}"]
+
+
 def run_ops(lab: LabContext) -> list[str]:
     import lab.ops as ops
 
@@ -139,6 +164,7 @@ AREAS: tuple[Area, ...] = (
     Area("hmc", ("lab.hmc_sim",), run_hmc),
     Area("mirror", ("lab.mirror",), run_mirror),
     Area("novalink", ("lab.hmc_sim", "lab.netboot"), run_novalink),
+    Area("powervc", ("lab.openstack",), run_powervc),
     Area("ops", ("lab.ops",), run_ops),
 )
 
