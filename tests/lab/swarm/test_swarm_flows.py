@@ -119,9 +119,9 @@ def test_deploy_that_cannot_converge_names_the_tasks_and_why(swarm):
         with pytest.raises(ConvergenceTimeout) as err:
             _deploy("10.250.77.11:5000/powerops/does-not-exist:1", service="whoami-broken", prepull="never",
                     lb_port=8081, lb_stats_port=8405,
-                    replicas=2, convergence_timeout_s=15)
+                    replicas=2, convergence_timeout_s=45)
         msg = str(err.value)
-        assert "whoami-broken: 0/2 tasks running after 15s" in msg
+        assert "whoami-broken: 0/2 tasks running after 45s" in msg
         assert "No such image: 10.250.77.11:5000/powerops/does-not-exist:1" in msg and " on sw" in msg
     finally:
         _docker("sw1", "service", "rm", "whoami-broken")
