@@ -175,7 +175,9 @@ def _short(result: object, keys: tuple[str, ...] = ("summary", "status", "ok", "
                                                     "lost", "active_after", "aligned")) -> str:
     if isinstance(result, dict):
         parts = [f"{k}={result[k]}" for k in keys if k in result]
-        return ", ".join(parts)[:300] or ", ".join(list(map(str, result))[:6])
+        if not parts:
+            parts = [f"{k}={str(v)[:60]}" for k, v in list(result.items())[:6]]
+        return ", ".join(parts)[:400]
     return str(result)[:300]
 
 

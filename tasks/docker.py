@@ -38,21 +38,14 @@ def build_app_image(host: DockerHost, tag: str, dockerfile: str, files: dict[str
         stream = call(host.name, f"build {tag}", lambda: client.api.build(
             fileobj=io.BytesIO(context), custom_context=True, tag=tag, rm=True, forcerm=True, decode=True,
             pull=False, labels=labels or {}))
-        for item in stream:
-            if "error" in item:
-                raise DockerError(host.name, f"build of {tag} failed: {item['error'].strip()}")
-            if item.get("stream", "").strip():
-                logger.debug("%s", item["stream"].strip())
-        return str(call(host.name, f"inspect {tag}", lambda: client.images.get(tag)).id)
+        return consume_build(host.name, f"build of {tag}", stream, logger, lambda: client.images.get(tag))
 
 
-@task(cache_policy=NO_CACHE, task_run_name="inspect container {name} on {host.name}")
-def inspect_container(host: DockerHost, name: str) -> dict[str, Any] | None:
-    import docker.errors
-
-    with host.client() as client:
-        try:
-            c = client.containers.get(name)
-        except docker.errors.NotFound:
-            return None
-        return {"id": c.id, "status": c.status, "labels": c.labels, "image": c.attrs.get("Image")}
+def consume_build(host: str, what: str, stream: Any, logger: Any, image: Any) -> str:
+    """Read a docker build's JSON stream: fail on its first error (naming the host), return the image id."""
+    for item in stream:
+        if "error" in item:
+            raise DockerError(host, f"{what} failed: {item['error'].strip()}")
+        if item.get("stream", "").strip():
+            logger.debug("%s", item["stream"].strip())
+    return str(call(host, f"{what}: inspect", image).id)

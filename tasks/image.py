@@ -19,6 +19,7 @@ from core.errors import CommandFailed, DockerError
 from core.image import BaseImageSpec, BuildPlan, parse_apt_mirror, parse_dpkg_arch
 from seams.docker import call
 from seams.ssh import SshConnection
+from tasks.docker import consume_build
 
 
 @dataclass(frozen=True)
@@ -123,13 +124,7 @@ def import_rootfs(build: SshTarget, host: DockerHost, spec: BaseImageSpec, tarba
         stream = call(host.name, f"import {tag}", lambda: client.api.build(
             fileobj=_context_stream(conn, tarball, dockerfile), custom_context=True, tag=tag,
             platform=spec.platform, rm=True, forcerm=True, decode=True, pull=False))
-        for item in stream:
-            if "error" in item:
-                raise DockerError(host.name, f"import of {tag} failed: {item['error'].strip()}")
-            if item.get("stream", "").strip():
-                logger.debug("%s", item["stream"].strip())
-        image = call(host.name, f"inspect {tag}", lambda: client.images.get(tag))
-        return str(image.id)
+        return consume_build(host.name, f"import of {tag}", stream, logger, lambda: client.images.get(tag))
 
 
 @task(cache_policy=NO_CACHE, task_run_name="inspect {tag} on {host.name}")
