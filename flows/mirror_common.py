@@ -61,8 +61,18 @@ def resolve_destination(dest: Destination) -> Stores:
     return Stores(LocalStore(Path(host.cache_dir) / dest.name), remote, url)
 
 
+_LAST_TIMESTAMP = [""]
+
+
 def snapshot_timestamp() -> str:
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    """UTC second of a new snapshot, never the same twice in a process: two runs in one second with the same
+    content would otherwise name the same snapshot directory (seen: a re-fetch right after a full run)."""
+    while True:
+        ts = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        if ts != _LAST_TIMESTAMP[0]:
+            _LAST_TIMESTAMP[0] = ts
+            return ts
+        time.sleep(0.05)
 
 
 def publish_plan_artifact(kind: str, name: str, plan: SyncPlan, dry_run: bool) -> None:
