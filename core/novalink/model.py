@@ -57,7 +57,30 @@ def serial_from_name(name: str, prefix: str = "nova") -> str:
     return serial
 
 
-class NovaLinkPartition(BaseModel):
+class _PartitionIdentity(BaseModel):
+    """Validation shared by every model naming a NovaLink partition (name, host name, MAC)."""
+
+    @field_validator("partition_name", check_fields=False)
+    @classmethod
+    def _pname(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise InvalidInput(f"invalid partition name {v!r}")
+        return v
+
+    @field_validator("hostname", check_fields=False)
+    @classmethod
+    def _hostname(cls, v: str) -> str:
+        if v and not _HOSTLABEL.match(v):
+            raise InvalidInput(f"invalid host name {v!r} (one lowercase DNS label)")
+        return v
+
+    @field_validator("mac", check_fields=False)
+    @classmethod
+    def _mac(cls, v: str) -> str:
+        return normalize_mac(v)
+
+
+class NovaLinkPartition(_PartitionIdentity):
     """One NovaLink partition to install over the network (one per managed system)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -81,25 +104,6 @@ class NovaLinkPartition(BaseModel):
     pvmdisk: str = Field(default="", description="NPIV install disk for the installer, e.g. /dev/mapper/mpatha.")
     admin_user: str = Field(default="padmin", description="NovaLink administrator account.")
     lmbsize: int = Field(default=256, description="Logical memory block size (MB).")
-
-    @field_validator("partition_name")
-    @classmethod
-    def _pname(cls, v: str) -> str:
-        if not _NAME.match(v):
-            raise InvalidInput(f"invalid partition name {v!r}")
-        return v
-
-    @field_validator("hostname")
-    @classmethod
-    def _hostname(cls, v: str) -> str:
-        if v and not _HOSTLABEL.match(v):
-            raise InvalidInput(f"invalid host name {v!r} (one lowercase DNS label)")
-        return v
-
-    @field_validator("mac")
-    @classmethod
-    def _mac(cls, v: str) -> str:
-        return normalize_mac(v)
 
     @field_validator("ip", "gateway")
     @classmethod
@@ -192,7 +196,7 @@ class NovaLinkPartition(BaseModel):
         return ipaddress.IPv4Network(f"0.0.0.0/{self.netmask}").prefixlen
 
 
-class ClientRef(BaseModel):
+class ClientRef(_PartitionIdentity):
     """Enough to find (and remove) the install files of one partition."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -200,25 +204,6 @@ class ClientRef(BaseModel):
     partition_name: str = Field(description="LPAR name of the NovaLink partition.")
     hostname: str = Field(default="", description="Host name given at prepare time (default: partition name).")
     mac: str = Field(description="MAC address used at prepare time.")
-
-    @field_validator("partition_name")
-    @classmethod
-    def _pname(cls, v: str) -> str:
-        if not _NAME.match(v):
-            raise InvalidInput(f"invalid partition name {v!r}")
-        return v
-
-    @field_validator("hostname")
-    @classmethod
-    def _hostname(cls, v: str) -> str:
-        if v and not _HOSTLABEL.match(v):
-            raise InvalidInput(f"invalid host name {v!r} (one lowercase DNS label)")
-        return v
-
-    @field_validator("mac")
-    @classmethod
-    def _mac(cls, v: str) -> str:
-        return normalize_mac(v)
 
     @property
     def host(self) -> str:
