@@ -155,18 +155,24 @@ def convergence(live: ServiceState, nodes: Sequence[SwarmNode], expected_hash: s
         desired = live.replicas
     running = [t for t in want if t.state == "running"]
     bad = [_why(live.name, t, names) for t in want if t.state != "running"]
-    # the last failure of each slot (replicated) or node (global) tells why a task keeps being replaced
-    latest: dict[str, ServiceTask] = {}
+    # the last failure of each slot (replicated) or node (global) without a running task tells why its tasks
+    # keep being replaced; the replacement itself may sit in new/pending/ready during the restart delay
+    def key(t: ServiceTask) -> str:
+        return str(t.slot) if live.mode == "replicated" else t.node_id
+
+    running_keys = {key(t) for t in running}
+    last_failure: dict[str, ServiceTask] = {}
     for t in live.tasks:
-        key = str(t.slot) if live.mode == "replicated" else t.node_id
-        if key not in latest or t.timestamp > latest[key].timestamp:
-            latest[key] = t
+        if t.state in ("rejected", "failed") and (key(t) not in last_failure
+                                                   or t.timestamp > last_failure[key(t)].timestamp):
+            last_failure[key(t)] = t
     seen = {_why(live.name, t, names) for t in want}
-    for t in latest.values():
-        if t.state in ("rejected", "failed") and len(running) < desired:
-            line = _why(live.name, t, names)
-            if line not in seen:
+    if len(running) < desired:
+        for k in sorted(last_failure):
+            line = _why(live.name, last_failure[k], names)
+            if k not in running_keys and line not in seen:
                 bad.append(line)
+                seen.add(line)
     if len(running) < desired and not bad:
         bad.append(f"{desired - len(running)} task(s) of {live.name} not scheduled yet (no node can take them?)")
     if expected_hash is not None and live.spec_hash != expected_hash:

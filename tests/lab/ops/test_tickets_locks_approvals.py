@@ -101,8 +101,15 @@ def test_lock_contention(ops_stack: Stack) -> None:
     runs = {r["id"]: r for r in ops_stack.api_post("/flow_runs/filter", {"flow_runs": {"id": {"any_": [
         ra["flow_run_id"], rc["flow_run_id"]]}}})}
     end_a = runs[ra["flow_run_id"]]["end_time"]
-    logs = ops_stack.api_post("/logs/filter", {"logs": {"flow_run_id": {"any_": [rc["flow_run_id"]]}}})
-    taken = [x for x in logs if "locks taken after" in x["message"]]
+    # the flow-run process ships its logs in batches: the run may read Completed before its last batch lands
+    deadline = time.monotonic() + 60
+    while True:
+        logs = ops_stack.api_post("/logs/filter", {"logs": {"flow_run_id": {"any_": [rc["flow_run_id"]]}},
+                                                   "sort": "TIMESTAMP_ASC", "limit": 200})
+        taken = [x for x in logs if "locks taken after" in x["message"]]
+        if taken or time.monotonic() > deadline:
+            break
+        time.sleep(1)
     assert taken and taken[0]["timestamp"] >= end_a[:19], (taken, end_a)   # C got the target after A ended
 
 

@@ -94,6 +94,26 @@ def test_convergence_from_recording_and_with_a_rejected_task():
     assert any("rejected (No such image: x:1)" in line and "on dock" in line for line in conv.not_running)
 
 
+def test_convergence_names_the_failure_while_the_replacement_waits_out_the_restart_delay():
+    """After a rejection swarm creates a replacement task for the slot that sits in new/ready with desired
+    state ready during the restart delay; the reason must still come from the rejected one."""
+    raw = load("tasks_whoami_replicated.json")
+    running = [t for t in raw if t["Status"]["State"] == "running"]
+    first = running[0]
+    rejected = dict(first, ID="t-old", DesiredState="shutdown",
+                    Status=dict(first["Status"], State="rejected", Err="No such image: x:1",
+                                Timestamp="2026-01-01T00:00:01Z"))
+    waiting = dict(first, ID="t-new", DesiredState="ready", NodeID="",
+                   Status=dict(first["Status"], State="ready", Err="", Message="restart delay",
+                               Timestamp="2026-01-01T00:00:02Z"))
+    bad = m.parse_service(load("service_whoami_replicated.json"), [rejected, waiting, *running[1:]],
+                          svc.HASH_LABEL)
+    conv = svc.convergence(bad, nodes())
+    assert not conv.converged and conv.running == 9
+    assert [line for line in conv.not_running if "No such image: x:1" in line], conv.not_running
+    assert not [line for line in conv.not_running if "not scheduled yet" in line]
+
+
 def test_eligible_and_capacity():
     ns = nodes()
     assert svc.eligible_count(ns, ["node.role==worker"]) == 2
