@@ -21,7 +21,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import BaseModel, Field
 
 from blocks.powervc import PowerVC
-from core.errors import ConfirmationRequired, PowerOpsError, SafetyCheckFailed
+from core.errors import PowerOpsError, SafetyCheckFailed
 from core.powervc import healthdb, maintenance, novaconf
 from core.powervc.errors import VerificationFailed
 from core.powervc.models import Plan, render_plan_markdown
@@ -178,14 +178,19 @@ def powervc_ceilometer_retention(params: CeilometerRetentionParams) -> dict[str,
 
 # -- guarded repairs -------------------------------------------------------------------------------------------
 
-class ResetInstancesParams(BaseModel):
+class GuardedRepairParams(BaseModel):
+    """What every guarded repair takes: plan first, apply only with ``confirm`` and under ``max_changes``."""
+
     cloud_block: str = Field(default="lab-powervc", description="Name of the PowerVC block.")
+    mode: Mode = Field(default="plan", description="plan | apply")
+    confirm: bool = Field(default=False, description="Required to apply.")
+    max_changes: int = Field(default=10, ge=1, description="Safety: refuse to change more records than this.")
+
+
+class ResetInstancesParams(GuardedRepairParams):
     servers: list[str] = Field(default_factory=list, description="Server names or ids to consider (empty: every "
                                "server in ERROR).")
     state: Literal["active", "error"] = Field(default="active", description="State to reset to.")
-    mode: Mode = Field(default="plan", description="plan | apply")
-    confirm: bool = Field(default=False, description="Required to apply.")
-    max_changes: int = Field(default=10, ge=1, description="Safety: refuse to reset more servers than this.")
     backup_dir: str = Field(default="/var/backups/powerops/powervc", description="Where the server records are "
                             "saved (on the machine running the flow) before the reset.")
 
@@ -198,11 +203,7 @@ def powervc_reset_instances(params: ResetInstancesParams) -> dict[str, object]:
     result: dict[str, object] = {"planned": [a.row() for a in plan.actions]}
     if params.mode == "plan" or plan.empty:
         return result
-    if not params.confirm:
-        raise ConfirmationRequired(f"{len(plan.actions)} server(s) would be reset: re-run with confirm=True")
-    if len(plan.actions) > params.max_changes:
-        raise SafetyCheckFailed(f"{len(plan.actions)} servers to reset is more than max_changes="
-                                f"{params.max_changes}; name the servers or raise the limit")
+    maintenance.guard_repair(len(plan.actions), "server(s) to reset", params.confirm, params.max_changes)
     result["backup"] = t.backup_records(cloud, "server", [a.args["id"] for a in plan.actions], params.backup_dir)
     # safety re-check just before the change: only servers still in error
     again = {a.args["id"] for a in maintenance.plan_state_reset(t.read_server_states(cloud), params.servers,
@@ -218,11 +219,7 @@ def powervc_reset_instances(params: ResetInstancesParams) -> dict[str, object]:
     return result
 
 
-class GhostVolumeParams(BaseModel):
-    cloud_block: str = Field(default="lab-powervc", description="Name of the PowerVC block.")
-    mode: Mode = Field(default="plan", description="plan | apply")
-    confirm: bool = Field(default=False, description="Required to apply.")
-    max_changes: int = Field(default=10, ge=1, description="Safety: refuse to repair more volumes than this.")
+class GhostVolumeParams(GuardedRepairParams):
     backup_dir: str = Field(default="/var/backups/powerops/powervc", description="Where the volume records are "
                             "saved (on the machine running the flow) before the repair.")
 
@@ -236,11 +233,8 @@ def powervc_detach_ghost_volumes(params: GhostVolumeParams) -> dict[str, object]
     result: dict[str, object] = {"planned": [a.row() for a in plan.actions]}
     if params.mode == "plan" or plan.empty:
         return result
-    if not params.confirm:
-        raise ConfirmationRequired(f"{len(plan.actions)} repair step(s) planned: re-run with confirm=True")
     volume_ids = sorted({a.args["volume_id"] for a in plan.actions})
-    if len(volume_ids) > params.max_changes:
-        raise SafetyCheckFailed(f"{len(volume_ids)} volumes is more than max_changes={params.max_changes}")
+    maintenance.guard_repair(len(volume_ids), "volume(s) to repair", params.confirm, params.max_changes)
     result["backup"] = t.backup_records(cloud, "volume", volume_ids, params.backup_dir)
     _, servers_now = t.read_volume_attachments(cloud)
     reborn = [a for a in plan.of_kind("force_detach") if a.detail.rsplit(" ", 1)[-1] in servers_now]
@@ -261,13 +255,11 @@ def powervc_detach_ghost_volumes(params: GhostVolumeParams) -> dict[str, object]
     return result
 
 
-class ResetHealthDbParams(BaseModel):
-    cloud_block: str = Field(default="lab-powervc", description="Name of the PowerVC block.")
+class ResetHealthDbParams(GuardedRepairParams):
     servers: list[str] = Field(default_factory=list, description="Only these servers (display names or row ids); "
                                "empty: every WARNING row.")
     reasons: list[str] = Field(default_factory=list, description="Only rows whose reason matches, e.g. "
                                "'vm_state=deleted' or 'rmc_state'; empty: any reason.")
-    mode: Mode = Field(default="plan", description="plan | apply")
     confirm: bool = Field(default=False, description="Required to apply: this edits PowerVC's database.")
     max_changes: int = Field(default=20, ge=1, description="Safety: refuse to touch more rows than this.")
 
@@ -282,10 +274,7 @@ def powervc_reset_health_db(params: ResetHealthDbParams) -> dict[str, object]:
     result: dict[str, object] = {"planned": [a.row() for a in plan.actions]}
     if params.mode == "plan" or plan.empty:
         return result
-    if not params.confirm:
-        raise ConfirmationRequired(f"{len(plan.actions)} database row(s) would change: re-run with confirm=True")
-    if len(plan.actions) > params.max_changes:
-        raise SafetyCheckFailed(f"{len(plan.actions)} rows is more than max_changes={params.max_changes}")
+    maintenance.guard_repair(len(plan.actions), "database row(s) to change", params.confirm, params.max_changes)
     result["backup"] = t.backup_health_table(cloud)
     ids = [a.args["id"] for a in plan.actions]
     changed = t.update_health_rows(cloud, ids)

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from core.errors import InvalidInput
+from core.errors import ConfirmationRequired, InvalidInput, SafetyCheckFailed
 from core.powervc.models import Action, Plan
 
 # -- generic volume group snapshots with a retention count ----------------------------------------------
@@ -205,3 +205,13 @@ def plan_ghost_detach(volumes: list[VolumeAttachmentState], existing_servers: se
                                   f"{v.status}/{v.attach_status} -> available/detached",
                                   {"volume_id": v.volume_id}))
     return Plan(tuple(actions), tuple(ok))
+
+
+def guard_repair(count: int, what: str, confirm: bool, max_changes: int) -> None:
+    """The two gates of every guarded repair, in order: an explicit ``confirm``, then a ceiling on how many
+    records one run may touch. ``what`` names the records, e.g. ``"server(s) to reset"``."""
+    if not confirm:
+        raise ConfirmationRequired(f"{count} {what} planned: re-run with confirm=True")
+    if count > max_changes:
+        raise SafetyCheckFailed(f"{count} {what} is more than max_changes={max_changes}; narrow the selection "
+                                "or raise the limit")

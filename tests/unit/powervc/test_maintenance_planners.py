@@ -116,3 +116,14 @@ def test_ghost_volume_plan() -> None:
         ("force_detach", "shared"),
         ("reset_volume_status", "flag")]
     assert any("shared: still attached" in r for r in plan.in_place)
+
+
+def test_guard_repair_wants_confirm_first_then_the_ceiling():
+    from core.errors import ConfirmationRequired, SafetyCheckFailed
+    from core.powervc.maintenance import guard_repair
+
+    with pytest.raises(ConfirmationRequired, match="3 server\\(s\\) to reset planned"):
+        guard_repair(3, "server(s) to reset", confirm=False, max_changes=1)   # confirm is asked before the ceiling
+    with pytest.raises(SafetyCheckFailed, match="3 server\\(s\\) to reset is more than max_changes=2"):
+        guard_repair(3, "server(s) to reset", confirm=True, max_changes=2)
+    guard_repair(2, "server(s) to reset", confirm=True, max_changes=2)
