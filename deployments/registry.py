@@ -92,6 +92,15 @@ PROCEDURES: tuple[Procedure, ...] = (
               "flows.stand_up_registry:RegistryParams",
               "Private registry (TLS, htpasswd), trusted and proven on every Docker host.",
               locks=(LockTarget("registry", ("registry_host", "port")),), plan_overrides=DRY, tags=("foundation",)),
+    Procedure("registry-gc", "flows.registry_gc:registry_gc", "flows.registry_gc:RegistryGcParams",
+              "Prune old tags by retention rules, then registry garbage-collect (registry stopped for the sweep); "
+              "reports the space freed.",
+              locks=(LockTarget("registry", ("registry",)),), on_lock_busy="fail",
+              schedules=(Schedule("0 4 * * 6", active=False, parameters={"dry_run": False, "confirm": True},
+                                  why="weekly registry garbage collection (Saturday 04:00 UTC; the registry is "
+                                      "stopped for seconds); set registry_host, registry and rules in the "
+                                      "schedule parameters, then activate"),),
+              tags=("foundation", "maintenance")),
     # --- HMC / VIOS / vNIC
     Procedure("ensure-vnic", "flows.ensure_vnic:ensure_vnic", "flows.ensure_vnic:EnsureVnicParams",
               "Create or converge an SR-IOV vNIC with its backing devices.",
