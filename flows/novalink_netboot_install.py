@@ -18,36 +18,14 @@ from pydantic import BaseModel, Field
 
 from blocks.hmc import HmcConsole
 from blocks.novalink import NovaLinkInstallServer
-from blocks.ssh import SshTarget
 from core.novalink.errors import InstallMilestoneFailed
 from core.novalink.milestones import ORDER, Milestone
 from core.novalink.model import NovaLinkPartition
-from core.novalink.postinstall import DEFAULT_PACKAGES
+from flows.novalink_post_install import NovaLinkPostInstallParams, PostInstallParams, novalink_post_install
 from flows.prepare_novalink_install import PrepareNovaLinkParams, prepare_novalink_install
-from tasks.novalink import (
-    check_backup_crontab,
-    follow_install,
-    read_log_offsets,
-    trigger_netboot,
-    upgrade_packages,
-    write_apt_sources,
-    write_time_and_dns,
-)
+from tasks.novalink import follow_install, read_log_offsets, trigger_netboot
 
 GOALS = {m.name.lower(): m for m in ORDER}
-
-
-class PostInstallParams(BaseModel):
-    """After the install: apt sources of the install server's mirror, upgrades, NTP/DNS, backup check."""
-
-    novalink_ssh: dict[str, str] = Field(default_factory=dict, description="Partition name -> SSH target block "
-                                         "name of the installed NovaLink (root login allowed).")
-    mirror_url: str = Field(default="", description="Base URL of the pvm/rsct mirror (the mirrors issue), e.g. "
-                            "http://nimserver/export/nim/lpp_source/powervc/novalink.")
-    pvm_suite: str = Field(default="novalink_1.0.0", description="Suite of the pvm repository.")
-    rsct_suite: str = Field(default="xenial", description="Suite of the rsct repository.")
-    packages: list[str] = Field(default_factory=lambda: list(DEFAULT_PACKAGES),
-                                description="Packages installed/upgraded from the mirror.")
 
 
 class NovaLinkNetbootParams(BaseModel):
@@ -109,26 +87,7 @@ def novalink_netboot_install(params: NovaLinkNetbootParams) -> dict[str, object]
 
 
 def _post_install(pp: PostInstallParams, partitions: list[NovaLinkPartition]) -> dict[str, object]:
-    out: dict[str, object] = {}
-    lines = ["# NovaLink post-install", ""]
-    for p in partitions:
-        block = pp.novalink_ssh.get(p.partition_name)
-        if not block:
-            lines.append(f"- {p.partition_name}: no SSH block given, skipped")
-            continue
-        target = SshTarget.load(block)
-        changed: list[str] = []
-        if pp.mirror_url:
-            changed += write_apt_sources(target, pp.mirror_url, pp.pvm_suite, pp.rsct_suite)
-        changed += write_time_and_dns(target, p)
-        upgraded = upgrade_packages(target, pp.packages) if pp.packages and pp.mirror_url else ""
-        missing = check_backup_crontab(target)
-        out[p.partition_name] = {"changed": changed, "missing_backup_entries": missing}
-        lines.append(f"- {p.partition_name}: changed {', '.join(changed) or 'nothing'}; packages "
-                     f"{'upgraded' if upgraded else 'not touched'}; pvm-backup crontab "
-                     + ("complete" if not missing else "MISSING " + "; ".join(missing)))
-    create_markdown_artifact(key="novalink-post-install", markdown="\n".join(lines))
-    return out
+    return dict(novalink_post_install(NovaLinkPostInstallParams(partitions=partitions, post_install=pp)))
 
 
 __all__ = ["NovaLinkNetbootParams", "PostInstallParams", "novalink_netboot_install", "Milestone"]

@@ -330,13 +330,43 @@ def write_apt_sources(target: SshTarget, mirror_url: str, pvm_suite: str, rsct_s
     return changed
 
 
-@task(cache_policy=NO_CACHE)
-def upgrade_packages(target: SshTarget, packages: list[str]) -> str:
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2, task_run_name="fetch apt key {url}")
+def fetch_repo_key(url: str) -> bytes:
+    """The repository's public key from the mirror (armored), returned as a binary keyring."""
+    try:
+        resp = httpx.get(url, timeout=30.0, follow_redirects=True)
+    except httpx.HTTPError as exc:
+        raise HostUnreachable(url, f"cannot fetch the repository key: {exc}") from exc
+    if resp.status_code != 200:
+        raise VerificationFailed(f"repository key {url}: HTTP {resp.status_code}")
+    return postinstall.dearmor(resp.text)
+
+
+@task(cache_policy=NO_CACHE, task_run_name="install {repo} repository key on {target.host}")
+def write_repo_key(target: SshTarget, repo: str, keyring: bytes) -> bool:
+    return target.connect().write_file(postinstall.repo_key_path(repo), keyring, 0o644)
+
+
+_APT_ENV = {"DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"}
+
+
+@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5, task_run_name="read package state on {target.host}")
+def read_package_policy(target: SshTarget, packages: list[str], refresh: bool = True
+                        ) -> dict[str, tuple[str | None, str | None]]:
+    """``apt-get update`` (refreshes the index from the mirror; fails on an unsigned or unreachable
+    repository), then installed and candidate versions of ``packages``."""
     conn = target.connect()
-    env = {"DEBIAN_FRONTEND": "noninteractive"}
-    conn.run(["apt-get", "update", "-q"], env=env, timeout=1800)
-    res = conn.run(["apt-get", "install", "-y", "-q", *postinstall.validate_packages(packages)], env=env,
-                   timeout=3600)
+    wanted = postinstall.validate_packages(packages)
+    if refresh:
+        conn.run(["apt-get", "update", "-q", "-o", "APT::Update::Error-Mode=any"], env=_APT_ENV, timeout=1800)
+    res = conn.run(["apt-cache", "policy", *wanted], env=_APT_ENV, timeout=300)
+    return postinstall.parse_apt_policy(res.stdout)
+
+
+@task(cache_policy=NO_CACHE, task_run_name="apt-get install on {target.host}")
+def install_packages(target: SshTarget, packages: list[str]) -> str:
+    res = target.connect().run(["apt-get", "install", "-y", "-q", *postinstall.validate_packages(packages)],
+                               env=_APT_ENV, timeout=3600)
     return res.stdout[-2000:]
 
 
@@ -355,3 +385,8 @@ def check_backup_crontab(target: SshTarget) -> list[str]:
     """The hourly/daily pvm-backup entries NovaLink installs; returns what is missing (empty = all there)."""
     res = target.connect().run(["crontab", "-l"], check=False)
     return postinstall.missing_backup_entries(res.stdout if res.ok else "")
+
+
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2, task_run_name="read {path} on {target.host}")
+def read_remote_file(target: SshTarget, path: str) -> bytes | None:
+    return target.connect().read_file(path)

@@ -11,6 +11,8 @@
   symlink and a ``pvm/repo/pvmrepo.tgz``.
 * The simulated HMC's ``lpar_netboot`` starts the partition: ``<state>/hmc/netboot/<lpar>.json`` holds the
   QEMU argv and pidfile (contract with lab/hmc_sim).
+* ``nlhost`` (10.250.77.81) and the pvm/rsct mirror: the post-install lab (``novalink_host.py``): a chrooted
+  Debian userland reached over SSH where apt-get really installs the signed stand-in packages.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from pathlib import Path
 
 from lab import netns
 from lab.context import LabContext
-from lab.netboot import cache
+from lab.netboot import cache, novalink_host
 from lab.sshd import ensure_sshd, pid_alive, stop_sshd
 
 INST_NODE = "nlinst"
@@ -316,12 +318,14 @@ def up(lab: LabContext) -> None:
     _ensure_partition_net()
     write_hmc_netboot(lab)
     _add_to_hmc(lab)
+    novalink_host.up(lab)
     (d.root / "README").write_text(__doc__ or "")
 
 
 def down(lab: LabContext) -> None:
     d = Dirs(lab.state_dir / "netboot")
     stop_partition(lab)
+    novalink_host.down(lab)
     for name in ("nginx.pid", "dnsmasq.pid"):
         _stop(d.run / name)
     stop_sshd(lab, INST_NODE)
@@ -353,6 +357,7 @@ def status(lab: LabContext) -> list[str]:
         line(f"partition {LPAR_NAME} (qemu-system-ppc64 pseries)", d.run / f"qemu-{LPAR_NAME}.pid"),
         "netboot GRUB cache: " + ("built" if any((lab.state_dir / "netboot/cache").glob("core-*.elf"))
                                   else "not built (~4 min on first up)"),
+        *novalink_host.status(lab),
     ]
 
 
@@ -379,4 +384,4 @@ def register_blocks(lab: LabContext) -> list[str]:
     block = install_server_block(lab)
     block.ssh.save(BLOCK_SSH, overwrite=True)
     block.save(BLOCK_SERVER, overwrite=True)
-    return [BLOCK_SSH, BLOCK_SERVER]
+    return [BLOCK_SSH, BLOCK_SERVER, *novalink_host.register_blocks(lab)]
