@@ -15,7 +15,6 @@ from typing import Any
 from prefect import flow, get_run_logger
 from pydantic import BaseModel
 
-from core.ops.locks import derive_lock_keys
 from core.ops.summary import from_result
 from deployments.models import OpsOptions
 from deployments.registry import Procedure, procedures
@@ -24,6 +23,7 @@ from flows._ops import (
     child_runs,
     current_run,
     install_redaction,
+    lock_keys,
     model_fields_markdown,
     publish_summary,
     run_url,
@@ -47,7 +47,7 @@ def run_operated(proc: Procedure, params: BaseModel, ops: OpsOptions) -> Any:
     t0 = time.monotonic()
     inner = proc.load_flow()
     approval_note = None
-    keys = derive_lock_keys(proc.locks, params)
+    keys = lock_keys(proc.locks, params)   # block-valued targets keyed by the endpoint they point at
     state = None
     try:
         reason = proc.approval.required(params)

@@ -75,27 +75,28 @@ class Procedure:
 
 
 DRY = {"dry_run": True}
-HMC = LockTarget("hmc", ("hmc_block", "managed_system"))
-PVC = LockTarget("powervc", ("cloud_block",))
-SWARM = LockTarget("swarm", ("inventory",))
+SSH, DOCKER, NLI = "powerops-ssh-target", "powerops-docker-host", "powerops-novalink-install-server"
+HMC = LockTarget("hmc", ("hmc_block", "managed_system"), blocks=(("hmc_block", "powerops-hmc-console"),))
+PVC = LockTarget("powervc", ("cloud_block",), blocks=(("cloud_block", "powerops-powervc"),))
+SWARM = LockTarget("swarm", ("inventory",), blocks=(("inventory", "powerops-swarm-inventory"),))
 
 PROCEDURES: tuple[Procedure, ...] = (
     # --- foundation
     Procedure("build-base-image", "flows.build_base_image:build_base_image", "flows.build_base_image:BaseImageParams",
               "Docker base image from scratch (debootstrap / dnf --installroot), cached on its inputs.",
-              locks=(LockTarget("build-host", ("build_host",)), LockTarget("docker-host", ("target_host",))),
+              locks=(LockTarget("build-host", ("build_host",), blocks=(("build_host", SSH),)), LockTarget("docker-host", ("target_host",), blocks=(("target_host", DOCKER),))),
               tags=("foundation",)),
     Procedure("build-app-image", "flows.build_app_image:build_app_image_flow", "flows.build_app_image:AppImageParams",
               "Application image FROM a base image (bundled recipe or your Dockerfile), optional push.",
-              locks=(LockTarget("docker-host", ("target_host",)),), tags=("foundation",)),
+              locks=(LockTarget("docker-host", ("target_host",), blocks=(("target_host", DOCKER),)),), tags=("foundation",)),
     Procedure("stand-up-registry", "flows.stand_up_registry:stand_up_registry",
               "flows.stand_up_registry:RegistryParams",
               "Private registry (TLS, htpasswd), trusted and proven on every Docker host.",
-              locks=(LockTarget("registry", ("registry_host", "port")),), plan_overrides=DRY, tags=("foundation",)),
+              locks=(LockTarget("registry", ("registry_host", "port"), blocks=(("registry_host", DOCKER),)),), plan_overrides=DRY, tags=("foundation",)),
     Procedure("registry-gc", "flows.registry_gc:registry_gc", "flows.registry_gc:RegistryGcParams",
               "Prune old tags by retention rules, then registry garbage-collect (registry stopped for the sweep); "
               "reports the space freed.",
-              locks=(LockTarget("registry", ("registry",)),), on_lock_busy="fail",
+              locks=(LockTarget("registry", ("registry",), blocks=(("registry", "powerops-registry"),)),), on_lock_busy="fail",
               schedules=(Schedule("0 4 * * 6", active=False, parameters={"dry_run": False, "confirm": True},
                                   why="weekly registry garbage collection (Saturday 04:00 UTC; the registry is "
                                       "stopped for seconds); set registry_host, registry and rules in the "
@@ -143,11 +144,11 @@ PROCEDURES: tuple[Procedure, ...] = (
     Procedure("configure-mirror-clients", "flows.configure_mirror_clients:configure_mirror_clients",
               "flows.configure_mirror_clients:ConfigureMirrorClientsParams",
               "Point hosts' apt/yum/pip at the mirrors (signed-by keyrings).",
-              locks=(LockTarget("host", ("targets",)),), tags=("mirror",)),
+              locks=(LockTarget("host", ("targets",), blocks=(("targets", SSH),)),), tags=("mirror",)),
     # --- PowerVC
     Procedure("isolate-tenant", "flows.isolate_tenant:isolate_tenant", "flows.isolate_tenant:IsolateTenantParams",
               "Tenant isolation in PowerVC: plan / apply / drift / verify.",
-              locks=(LockTarget("powervc", ("cloud_block", "project")),), plan_overrides={"mode": "plan"},
+              locks=(LockTarget("powervc", ("cloud_block", "project"), blocks=(("cloud_block", "powerops-powervc"),)),), plan_overrides={"mode": "plan"},
               approval=ApprovalRule(when={"mode": ("apply",)}, reason="tenant change on PowerVC"),
               schedules=(Schedule("0 6 * * *", active=False, parameters={"mode": "drift"},
                                   why="daily PowerVC drift check (mode=drift, changes nothing); set project, "
@@ -157,22 +158,22 @@ PROCEDURES: tuple[Procedure, ...] = (
     Procedure("prepare-novalink-install", "flows.prepare_novalink_install:prepare_novalink_install",
               "flows.prepare_novalink_install:PrepareNovaLinkParams",
               "Netboot material for NovaLink installs (grub.cfg, pvm-install.cfg, TFTP/HTTP).",
-              locks=(LockTarget("install-server", ("install_server",)),), plan_overrides=DRY,
+              locks=(LockTarget("install-server", ("install_server",), blocks=(("install_server", NLI),)),), plan_overrides=DRY,
               tags=("novalink",)),
     Procedure("remove-novalink-install", "flows.prepare_novalink_install:remove_novalink_install",
               "flows.prepare_novalink_install:RemoveNovaLinkParams",
               "Remove partitions' netboot entries from the install server.",
-              locks=(LockTarget("install-server", ("install_server",)),), tags=("novalink",)),
+              locks=(LockTarget("install-server", ("install_server",), blocks=(("install_server", NLI),)),), tags=("novalink",)),
     Procedure("novalink-netboot-install", "flows.novalink_netboot_install:novalink_netboot_install",
               "flows.novalink_netboot_install:NovaLinkNetbootParams",
               "Netboot-install NovaLink on partitions and follow the milestones.",
-              locks=(LockTarget("install-server", ("prepare.install_server",)),), on_lock_busy="fail",
+              locks=(LockTarget("install-server", ("prepare.install_server",), blocks=(("prepare.install_server", NLI),)),), on_lock_busy="fail",
               approval=ApprovalRule(always=True, reason="installs NovaLink on partitions (their disks are "
                                     "overwritten)"),
               tags=("novalink", "disruptive")),
     Procedure("serve-mirrors", "flows.serve_mirrors:serve_mirrors", "flows.serve_mirrors:ServeMirrorsParams",
               "Serve the mirrors over HTTP from the mirror host.",
-              locks=(LockTarget("mirror-host", ("mirror_host_block",)),), plan_overrides=DRY, tags=("mirror",)),
+              locks=(LockTarget("mirror-host", ("mirror_host_block",), blocks=(("mirror_host_block", "powerops-mirror-host"),)),), plan_overrides=DRY, tags=("mirror",)),
     # --- PowerVC maintenance (lock: the PowerVC instance)
     *(Procedure(name, f"flows.powervc_maintenance:{name.replace('-', '_')}", f"flows.powervc_maintenance:{model}",
                 desc, locks=(PVC,), plan_overrides={"mode": "plan"}, approval=rule, schedules=sched,
@@ -209,7 +210,8 @@ PROCEDURES: tuple[Procedure, ...] = (
     # --- operations
     Procedure("selftest", "flows.ops_selftest:ops_selftest", "flows.ops_selftest:SelftestParams",
               "Self-test of locks, approvals, redaction and callbacks on this installation (changes nothing).",
-              locks=(LockTarget("selftest", ("target",)),),
+              locks=(LockTarget("selftest", ("target",)),
+                     LockTarget("endpoint", ("target_block",), blocks=(("target_block", SSH),))),
               approval=ApprovalRule(when={"disruptive": (True,)}, reason="self-test marked disruptive"),
               tags=("ops",)),
     Procedure("fleet-reachability", "flows.ops_fleet:fleet_reachability", "flows.ops_fleet:FleetParams",

@@ -30,7 +30,7 @@ from pydantic import BaseModel
 
 from core.ops.approval import ApprovalDecision, Verdict, decision_record, judge
 from core.ops.errors import ApprovalRefused, TargetBusy
-from core.ops.locks import LockTarget, derive_lock_keys, holder_variable_name
+from core.ops.locks import LockTarget, block_refs, derive_lock_keys, endpoint_identity, holder_variable_name
 from core.ops.redact import Redactor
 from core.ops.summary import RunSummary, render_markdown
 
@@ -300,9 +300,58 @@ def target_lock(keys: list[str], on_busy: str = "wait", wait_seconds: float | No
         ctx.__exit__(None, None, None)
 
 
+# Blocks whose identity is not in their own data: they name other blocks (slug of the named blocks).
+_INDIRECT = {"powerops-swarm-inventory": ("managers", "powerops-docker-host"),
+             "powerops-mirror-host": ("ssh_target", "powerops-ssh-target")}
+
+
+def _read_block_data(client: Any, slug: str, name: str) -> dict[str, Any]:
+    doc = client.read_block_document_by_name(name=name, block_type_slug=slug, include_secrets=False)
+    return dict(doc.data or {})
+
+
+def resolve_identities(refs: list[tuple[str, str]], depth: int = 0) -> dict[tuple[str, str], list[str]]:
+    """(slug, block name) -> the identities of the target the block points at, read from the block documents
+    (secrets are not read). A swarm inventory resolves to its managers' addresses, a mirror host to its SSH
+    target. A block that cannot be read is left out (its lock key falls back to the block name)."""
+    from prefect.client.orchestration import get_client
+
+    out: dict[tuple[str, str], list[str]] = {}
+    if not refs:
+        return out
+    with get_client(sync_client=True) as client:
+        for slug, name in refs:
+            try:
+                data = _read_block_data(client, slug, name)
+            except Exception as exc:  # noqa: BLE001 - missing block: the flow itself reports it
+                logger = _logger()
+                if logger:
+                    logger.warning("lock identity of %s block %r not resolved (%s): keyed by its name",
+                                   slug, name, type(exc).__name__)
+                continue
+            if slug in _INDIRECT and depth < 2:
+                field, inner_slug = _INDIRECT[slug]
+                value = data.get(field)
+                names = [str(v) for v in (value if isinstance(value, list) else [value]) if v]
+                inner = resolve_identities([(inner_slug, n) for n in names], depth + 1)
+                idents = sorted({i for n in names for i in inner.get((inner_slug, n), [])})
+                if idents:
+                    out[(slug, name)] = idents
+                    continue
+            ident = endpoint_identity(data)
+            if ident:
+                out[(slug, name)] = [ident]
+    return out
+
+
+def lock_keys(targets: list[LockTarget] | tuple[LockTarget, ...], params: Any) -> list[str]:
+    """The lock keys of a run, block-valued targets keyed by the identity of what the block points at."""
+    return derive_lock_keys(targets, params, resolve_identities(block_refs(targets, params)))
+
+
 def lock_for(targets: list[LockTarget] | tuple[LockTarget, ...], params: Any, **kw: Any) -> Any:
     """``with lock_for((LockTarget("hmc", ("hmc_block", "managed_system")),), params): ...``"""
-    return target_lock(derive_lock_keys(targets, params), **kw)
+    return target_lock(lock_keys(targets, params), **kw)
 
 
 def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger] | None:

@@ -21,6 +21,8 @@ class SelftestParams(BaseModel):
     """What to exercise."""
 
     target: str = Field(default="selftest", description="Lock target name (runs with the same target queue).")
+    target_block: str | None = Field(default=None, description="SSH target block naming the endpoint to lock: "
+                                     "two blocks for the same host:port share one lock.")
     hold_seconds: float = Field(default=0.0, ge=0, le=3600, description="How long the target is held.")
     disruptive: bool = Field(default=False, description="Pretend to be disruptive: the deployment asks for "
                              "approval first.")

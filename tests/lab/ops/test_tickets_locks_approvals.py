@@ -150,3 +150,30 @@ def test_denied_plan_changes_nothing(ops_stack: Stack) -> None:
     subs = ops_stack.api_post("/flow_runs/filter", {"flow_runs": {"parent_flow_run_id": {"any_": [
         done["flow_run_id"]]}}})
     assert subs == [], "a denied plan must not run the flow"
+
+
+def test_two_blocks_for_the_same_endpoint_share_one_lock(ops_stack: Stack) -> None:
+    """Locks are keyed by what a block points at (host:port), not by the block's name."""
+    from pydantic import SecretStr
+
+    from blocks.ssh import SshTarget
+
+    for name in ("ops-lock-alias-1", "ops-lock-alias-2"):
+        SshTarget(host="10.250.77.199", port=2299, private_key=SecretStr("not-a-key"),
+                  host_key="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOpsLockAliasTestKeyOnly").save(name, overwrite=True)
+    a, b = tid("CHG-ID-A"), tid("CHG-ID-B")
+    # different `target` names: only the endpoint behind the two block names is the same
+    assert ops_stack.post("/tickets", selftest(a, target=a, target_block="ops-lock-alias-1",
+                                               hold_seconds=25)).status_code == 201
+    ra = ops_stack.wait_state(a, {"RUNNING"}, timeout=120)
+    key = make_key("endpoint", ["10.250.77.199:2299"])
+    deadline = time.monotonic() + 60
+    while httpx.get(f"{ops_stack.api}/variables/name/{holder_variable_name(key)}", timeout=10).status_code != 200:
+        assert time.monotonic() < deadline, f"A never recorded itself as the holder of {key}"
+        time.sleep(0.5)
+    assert ops_stack.post("/tickets", dict(selftest(b, target=b, target_block="ops-lock-alias-2"),
+                                           on_lock_busy="fail")).status_code == 201
+    rb = ops_stack.wait_state(b, {"COMPLETED", "FAILED", "CRASHED"})
+    assert rb["state"] == "Failed", rb
+    assert key in rb["message"] and ra["flow_run_name"] in rb["message"] and a in rb["message"], rb["message"]
+    assert ops_stack.wait_state(a, {"COMPLETED", "FAILED", "CRASHED"})["state"] == "Completed"
