@@ -6,27 +6,34 @@ and ``rsct`` repositories cloned on the install server (the mirrors issue), ``ap
 candidate (facts -> plan -> apply), NTP and DNS settings, and the check of NovaLink's hourly/daily
 ``pvm-backup`` entries in root's crontab. A second run changes nothing. ``dry_run`` publishes the plan
 (files that would change, packages that would be installed, from the sources already in place) and changes
-nothing.
+nothing. With ``powervc`` set, the host is then registered in PowerVC (``POST /os-hosts``, PowerVC's compute
+host registration), unless PowerVC already lists it.
 """
 
 from __future__ import annotations
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.blocks.system import Secret
 from pydantic import BaseModel, Field
 
+from blocks.powervc import PowerVC
 from blocks.ssh import SshTarget
-from core.errors import PowerOpsError
+from core.errors import InvalidInput, PowerOpsError
 from core.novalink import postinstall
 from core.novalink.errors import VerificationFailed
-from core.novalink.model import NovaLinkPartition
+from core.novalink.model import NovaLinkPartition, serial_from_name
 from core.novalink.postinstall import DEFAULT_PACKAGES
+from core.novalink.powervc import find_registered, registration_body
 from tasks.novalink import (
     check_backup_crontab,
     fetch_repo_key,
     install_packages,
     read_package_policy,
+    read_powervc_hypervisors,
     read_remote_file,
+    register_novalink_host,
+    wait_powervc_hypervisor,
     write_apt_sources,
     write_repo_key,
     write_time_and_dns,
@@ -50,10 +57,29 @@ class PostInstallParams(BaseModel):
                                 description="Packages installed/upgraded from the mirror.")
 
 
+class PowerVCRegistrationParams(BaseModel):
+    """Register the installed NovaLink host in PowerVC (PowerVC then installs its compute agents on it)."""
+
+    powervc: str = Field(description="Name of the PowerVC block (blocks.powervc.PowerVC).")
+    user_id: str = Field(default="", description="NovaLink user PowerVC logs in with (default: the user of the "
+                         "partition's SSH block).")
+    password_secret: str = Field(default="", description="Secret block holding that user's password; empty: "
+                                 "the private key of the partition's SSH block is given to PowerVC.")
+    host_group: str = Field(default="", description="PowerVC host group (empty: PowerVC's default group).")
+    display_name: str = Field(default="", description="Host display name (default: the NovaLink host name).")
+    access_ip: str = Field(default="", description="Address PowerVC reaches NovaLink at (default: the "
+                           "partition's IP).")
+    standby: bool = Field(default=False, description="Register the host in standby (maintenance) mode.")
+    wait_s: float = Field(default=0.0, ge=0, description="Seconds to wait for the host to be listed as an up "
+                          "hypervisor (PowerVC installs its packages first: ~20 minutes); 0: do not wait.")
+
+
 class NovaLinkPostInstallParams(BaseModel):
     partitions: list[NovaLinkPartition] = Field(description="The installed NovaLink partitions (NTP, DNS, "
                                                 "domain come from here).")
     post_install: PostInstallParams = Field(description="Mirror, keys, packages and SSH blocks.")
+    powervc: PowerVCRegistrationParams | None = Field(default=None, description="PowerVC registration of "
+                                                      "the host, after the packages (optional).")
     dry_run: bool = Field(default=False, description="Publish the plan, change nothing.")
 
 
@@ -61,7 +87,37 @@ def _would_change(target: SshTarget, files: dict[str, str]) -> list[str]:
     return [path for path, text in files.items() if read_remote_file(target, path) != text.encode()]
 
 
-def _one(pp: PostInstallParams, p: NovaLinkPartition, dry_run: bool) -> dict[str, object]:
+def _serial(p: NovaLinkPartition) -> str:
+    try:
+        return p.system_serial or serial_from_name(p.partition_name)
+    except InvalidInput:
+        return ""
+
+
+def _register(reg: PowerVCRegistrationParams, target: SshTarget, p: NovaLinkPartition, dry_run: bool) -> str:
+    """Idempotent: a host PowerVC already lists (same address or same managed system) is left alone."""
+    cloud = PowerVC.load(reg.powervc)
+    access_ip = reg.access_ip or p.ip
+    serial = _serial(p)
+    found = find_registered(read_powervc_hypervisors(cloud), access_ip, serial)
+    if found is not None:
+        return f"already registered as {found.name} ({found.state})"
+    name = reg.display_name or p.hostname or p.partition_name
+    if dry_run:
+        return f"would register {name} ({access_ip})"
+    password = Secret.load(reg.password_secret).get() if reg.password_secret else ""
+    body = registration_body(access_ip, reg.user_id or target.username, name, password=password,
+                             private_key="" if password else target.private_key.get_secret_value(),
+                             host_group=reg.host_group, standby=reg.standby)
+    answer = register_novalink_host(cloud, name, body)
+    if reg.wait_s:
+        up = wait_powervc_hypervisor(cloud, access_ip, serial, reg.wait_s)
+        return f"registered as {up.name} (up)"
+    return f"registered {name}: " + ", ".join(f"{k}={v}" for k, v in sorted(answer.items()))
+
+
+def _one(pp: PostInstallParams, p: NovaLinkPartition, dry_run: bool,
+         reg: PowerVCRegistrationParams | None = None) -> dict[str, object]:
     log = get_run_logger()
     target = SshTarget.load(pp.novalink_ssh[p.partition_name])
     changed: list[str] = []
@@ -76,7 +132,7 @@ def _one(pp: PostInstallParams, p: NovaLinkPartition, dry_run: bool) -> dict[str
         except PowerOpsError as exc:
             planned = [f"({exc})"]
         return {"changed": changed, "installed": planned, "missing_backup_entries": check_backup_crontab(target),
-                "dry_run": True}
+                "powervc": _register(reg, target, p, True) if reg else "not requested", "dry_run": True}
     for repo, url in keys.items():
         if write_repo_key(target, repo, fetch_repo_key(url)):
             changed.append(postinstall.repo_key_path(repo))
@@ -96,7 +152,9 @@ def _one(pp: PostInstallParams, p: NovaLinkPartition, dry_run: bool) -> dict[str
             installed = todo
     changed += write_time_and_dns(target, p)
     missing = check_backup_crontab(target)
-    return {"changed": changed, "installed": installed, "missing_backup_entries": missing, "dry_run": False}
+    registered = _register(reg, target, p, False) if reg and not missing else "not requested"
+    return {"changed": changed, "installed": installed, "missing_backup_entries": missing,
+            "powervc": registered, "dry_run": False}
 
 
 @flow(name="novalink-post-install")
@@ -108,9 +166,9 @@ def novalink_post_install(params: NovaLinkPostInstallParams) -> dict[str, dict[s
     for p in params.partitions:
         if not pp.novalink_ssh.get(p.partition_name):
             rows.append({"partition": p.partition_name, "changed": "", "packages installed": "",
-                         "pvm-backup crontab": "", "note": "no SSH block given: skipped"})
+                         "pvm-backup crontab": "", "PowerVC": "", "note": "no SSH block given: skipped"})
             continue
-        res = _one(pp, p, params.dry_run)
+        res = _one(pp, p, params.dry_run, params.powervc)
         out[p.partition_name] = res
         missing = res["missing_backup_entries"]
         assert isinstance(missing, list)
@@ -120,6 +178,7 @@ def novalink_post_install(params: NovaLinkPostInstallParams) -> dict[str, dict[s
                      "changed": ", ".join(res["changed"]) or "nothing",  # type: ignore[arg-type]
                      "packages installed": ", ".join(res["installed"]) or "none",  # type: ignore[arg-type]
                      "pvm-backup crontab": "complete" if not missing else "MISSING " + "; ".join(missing),
+                     "PowerVC": str(res["powervc"]),
                      "note": "dry run: would change" if params.dry_run else ""})
     create_table_artifact(key="novalink-post-install", table=rows,
                           description="NovaLink post-install" + (" (dry run)" if params.dry_run else ""))
@@ -130,4 +189,4 @@ def novalink_post_install(params: NovaLinkPostInstallParams) -> dict[str, dict[s
     return out
 
 
-__all__ = ["NovaLinkPostInstallParams", "PostInstallParams", "novalink_post_install"]
+__all__ = ["NovaLinkPostInstallParams", "PostInstallParams", "PowerVCRegistrationParams", "novalink_post_install"]

@@ -7,6 +7,7 @@ import posixpath
 import socket
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from prefect import get_run_logger, task
@@ -15,10 +16,12 @@ from prefect.cache_policies import NO_CACHE
 
 from blocks.hmc import HmcConsole
 from blocks.novalink import NovaLinkInstallServer
+from blocks.powervc import PowerVC
 from blocks.ssh import SshTarget
 from core.errors import CommandFailed, HostError, HostUnreachable
 from core.novalink import hmc as hmc_cmd
 from core.novalink import postinstall, tftp
+from core.novalink import powervc as pvc_reg
 from core.novalink.errors import InstallMilestoneFailed, VerificationFailed
 from core.novalink.initrd import patch_initrd_argv
 from core.novalink.milestones import LogLine, Milestone, Source, Target, Tracker
@@ -390,3 +393,50 @@ def check_backup_crontab(target: SshTarget) -> list[str]:
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2, task_run_name="read {path} on {target.host}")
 def read_remote_file(target: SshTarget, path: str) -> bytes | None:
     return target.connect().read_file(path)
+
+
+# -- PowerVC registration ------------------------------------------------------------------------------------
+
+
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=3, task_run_name="read PowerVC hypervisors")
+def read_powervc_hypervisors(cloud: PowerVC) -> list[pvc_reg.Hypervisor]:
+    from seams.openstack import request
+    from tasks.powervc import admin_conn
+
+    body = request(admin_conn(cloud), "compute", "GET", "/os-hypervisors/detail", "list hypervisors",
+                   microversion=pvc_reg.HYPERVISORS_MICROVERSION)
+    return pvc_reg.parse_hypervisors(body)
+
+
+@task(cache_policy=NO_CACHE, task_run_name="register {display_name} in PowerVC")
+def register_novalink_host(cloud: PowerVC, display_name: str, body: dict[str, Any]) -> dict[str, str]:
+    """POST /os-hosts (PowerVC's compute host registration). The body carries a credential: never logged."""
+    from core.powervc.errors import ApiNotFound
+    from seams.openstack import request
+    from tasks.powervc import admin_conn
+
+    get_run_logger().info("registering %s: %s", display_name, pvc_reg.redacted(body)["host"]["registration"])
+    try:
+        answer = request(admin_conn(cloud), "compute", "POST", "/os-hosts", f"register NovaLink host {display_name}",
+                         json=body, ok=(200, 201, 202))
+    except ApiNotFound as exc:
+        raise ApiNotFound(exc.host, exc.what, exc.status,
+                          "this cloud has no PowerVC host-registration API (POST /os-hosts answered 404): "
+                          "is it PowerVC?") from None
+    return pvc_reg.parse_registration_answer(answer or {"host": {}})
+
+
+@task(cache_policy=NO_CACHE, task_run_name="wait for {serial} in PowerVC")
+def wait_powervc_hypervisor(cloud: PowerVC, access_ip: str, serial: str, deadline_s: float,
+                            poll_s: float = 15.0) -> pvc_reg.Hypervisor:
+    """Poll until PowerVC lists the new host (its nova-compute runs on NovaLink) with state up."""
+    end = time.monotonic() + deadline_s
+    last: pvc_reg.Hypervisor | None = None
+    while True:
+        last = pvc_reg.find_registered(read_powervc_hypervisors.fn(cloud), access_ip, serial)
+        if last is not None and last.state == "up":
+            return last
+        if time.monotonic() >= end:
+            raise VerificationFailed(f"PowerVC does not list NovaLink {access_ip} (serial {serial}) as an up "
+                                     f"hypervisor after {deadline_s:.0f} s; last seen: {last}")
+        time.sleep(poll_s)
