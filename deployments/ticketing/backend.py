@@ -68,11 +68,22 @@ class PrefectBackend:
 
     async def create_run(self, deployment: str, parameters: dict[str, Any], idempotency_key: str,
                          tags: list[str]) -> RunInfo:
+        """One API round trip (the deployment id is cached). The service has already validated ``parameters``
+        against the flow's pydantic model (stricter: unknown fields refused), and the run validates them again
+        when it starts, so the server's JSON-schema check of the same parameters is skipped for ticket runs
+        (``enforce_parameter_schema=False`` on this run only): it costs 10-20 ms of server CPU per ticket on a
+        loaded 2-core machine. Runs started from the UI keep the deployment's enforcement."""
+        from prefect.client.schemas.actions import DeploymentFlowRunCreate
+        from prefect.client.schemas.objects import FlowRun
+        from prefect.states import Scheduled, to_state_create
+
         c = await self._c()
         dep_id = await self._deployment_id(deployment)
-        r = await c.create_flow_run_from_deployment(dep_id, parameters=parameters, idempotency_key=idempotency_key,
-                                                    tags=tags)
-        return _info(r)
+        body = DeploymentFlowRunCreate(parameters=parameters, state=to_state_create(Scheduled()), tags=list(tags),
+                                       idempotency_key=idempotency_key, enforce_parameter_schema=False)
+        response = await c.request("POST", "/deployments/{id}/create_flow_run", path_params={"id": dep_id},
+                                   json=body.model_dump(mode="json", exclude_unset=True))
+        return _info(FlowRun.model_validate(response.json()))
 
     async def read_run(self, run_id: str) -> RunInfo:
         c = await self._c()
