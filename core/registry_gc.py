@@ -32,6 +32,7 @@ MANIFEST_ACCEPT = ", ".join((
 INDEX_TYPES = ("application/vnd.docker.distribution.manifest.list.v2+json",
                "application/vnd.oci.image.index.v1+json")
 
+_FRACTION = re.compile(r"\.(\d+)")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _REPO = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
 
@@ -135,6 +136,19 @@ def image_refs_in_use(images: list[str], registry_address: str) -> tuple[set[str
         elif name:
             refs.add(name + ":latest")
     return refs, digests
+
+
+def parse_created(raw: object) -> dt.datetime | None:
+    """The ``created`` time of an image config (RFC 3339, Go writes nanoseconds), None if absent or bad."""
+    if not isinstance(raw, str) or not raw:
+        return None
+    # fromisoformat takes at most 6 fraction digits: cut nanoseconds to microseconds
+    text = _FRACTION.sub(lambda m: "." + m.group(1)[:6].ljust(6, "0"), raw.strip()).replace("Z", "+00:00")
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 def _newest_first(tags: list[TagInfo]) -> list[TagInfo]:

@@ -54,20 +54,7 @@ def _created(c: httpx.Client, registry: RegistryTarget, repo: str, config_digest
     r = c.get(f"https://{registry.address}/v2/{repo}/blobs/{config_digest}", follow_redirects=True)
     if r.status_code != 200:
         return None
-    raw = r.json().get("created")
-    if not raw:
-        return None
-    try:
-        # Go writes nanoseconds: keep microseconds for fromisoformat
-        text = str(raw).replace("Z", "+00:00")
-        if "." in text:
-            head, frac = text.split(".", 1)
-            digits = "".join(ch for ch in frac if ch.isdigit())
-            text = f"{head}.{digits[:6].ljust(6, '0')}{frac[len(digits):]}"
-        when = dt.datetime.fromisoformat(text)
-        return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
-    except ValueError:
-        return None
+    return gc.parse_created(r.json().get("created"))
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2, task_run_name="read tags of {registry.address}")

@@ -12,6 +12,7 @@ from core.registry_gc import (
     TagInfo,
     gc_argv,
     image_refs_in_use,
+    parse_created,
     parse_du_bytes,
     parse_gc_output,
     plan_markdown,
@@ -149,3 +150,13 @@ def test_du_and_argv_and_markdown() -> None:
     plan = plan_prune([tag("app", "v1", 1, 1), tag("app", "v2", 2, 2)], [RetentionRule("app", keep=1)])
     md = plan_markdown("reg:5000", plan, parse_gc_output(GC_DRY_RUN), dry_run=True)
     assert "tags to delete: **1**" in md and "| app:v1 |" in md and "dry run" in md
+
+
+def test_parse_created_of_image_configs() -> None:
+    # docker build writes nanoseconds and Z; debootstrap imports have none; some tools write an offset
+    assert parse_created("2026-11-25T01:44:02.123456789Z") == dt.datetime(2026, 11, 25, 1, 44, 2, 123456,
+                                                                           tzinfo=dt.UTC)
+    assert parse_created("2026-11-25T01:44:02Z") == dt.datetime(2026, 11, 25, 1, 44, 2, tzinfo=dt.UTC)
+    assert parse_created("2026-11-25T02:44:02.5+01:00") == dt.datetime(2026, 11, 25, 1, 44, 2, 500000,
+                                                                       tzinfo=dt.UTC)
+    assert parse_created(None) is None and parse_created("yesterday") is None
