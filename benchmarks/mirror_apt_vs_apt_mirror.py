@@ -1,8 +1,11 @@
 """Benchmark: powerops mirror-apt versus Debian's apt-mirror, same local upstream, same nginx on loopback.
 
-    .venv/bin/python benchmarks/mirror_apt_vs_apt_mirror.py [--small 10000] [--large-mb 1024] [--flow]
+    .venv/bin/python benchmarks/mirror_apt_vs_apt_mirror.py [--small 10000] [--large-mb 1024] [--reps 5] [--flow]
 
-Cases: 10,000 small packages, and ~1 GB of large ones. For each: first run and no-change re-run, wall time.
+Cases: 10,000 small packages, and ~1 GB of large ones. For each: first run and no-change re-run, wall time,
+``--reps`` times with the two tools alternating (the machine is shared: one pair of runs is noise, the median
+of the per-repetition ratios is the figure). Each run starts from an empty destination, after ``sync`` (the
+previous tree's deletion is not charged to the next run).
 apt-mirror checks sizes only (no signature, not atomic); powerops verifies the InRelease signature with gpgv,
 every SHA256, and publishes atomically (snapshot + rename of ``current``).
 
@@ -19,6 +22,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -51,9 +55,16 @@ def ensure_upstreams(small: int, large_mb: int) -> dict[str, Path]:
     return out
 
 
+def fresh(path: Path) -> None:
+    """Remove a previous tree and let the filesystem settle, so its deletion is not charged to the next run."""
+    shutil.rmtree(path, ignore_errors=True)
+    os.sync()
+    time.sleep(0.5)
+
+
 def run_apt_mirror(name: str) -> tuple[float, float]:
     base = WORK / "apt-mirror" / name
-    shutil.rmtree(base, ignore_errors=True)
+    fresh(base)
     for d in ("mirror", "skel", "var"):
         (base / d).mkdir(parents=True)
     (base / "var" / "postmirror.sh").write_text("")
@@ -112,9 +123,10 @@ def engine_child(name: str, dest: str, keyring: str) -> None:
     tree.update(by_hash_aliases(got))
     tree.update(package_files(fetched, idx, spec))
     plan = plan_sync(tree, t.list_pool_objects.fn(store), current)
-    rep = t.download_files.fn(store, upstream, plan.downloads, 8, label="packages")
-    t.require_no_failures(rep, "packages")
     sid = snapshot_id(time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()), spec_digest({"x": stamp.upstream}))
+    stage = t.prepare_snapshot.fn(store, sid)
+    rep = t.download_files.fn(store, upstream, plan.downloads, 8, label="packages", stage=stage)
+    t.require_no_failures(rep, "packages")
     t.build_snapshot.fn(store, sid, tree, stamp)
     t.publish_snapshot.fn(store, sid)
     t.prune_mirror.fn(store, 2)
@@ -125,7 +137,7 @@ def engine_child(name: str, dest: str, keyring: str) -> None:
 
 def run_engine(name: str, keyring: Path) -> list[dict[str, float]]:
     dest = WORK / "powerops" / name
-    shutil.rmtree(dest, ignore_errors=True)
+    fresh(dest)
     out = []
     for _ in range(2):
         res = subprocess.run([sys.executable, __file__, "--child", name, str(dest), str(keyring)],
@@ -145,7 +157,7 @@ def run_flow(name: str) -> tuple[float, float]:
     key = ensure_key(STATE / "upstream-key", "powerops upstream")
     MirrorKeyring(armored_keys=key.public_armored().decode()).save("bench-mirror-upstream", overwrite=True)
     root = WORK / "flow"
-    shutil.rmtree(root / name, ignore_errors=True)
+    fresh(root / name)
     p = MirrorAptParams(upstream_url=f"{URL}/{name}", suites=["bookworm"], translations=False,
                         destination=Destination(name=name, local_root=str(root)),
                         keyring_block="bench-mirror-upstream")
@@ -157,11 +169,17 @@ def run_flow(name: str) -> tuple[float, float]:
     return times[0], times[1]
 
 
+def median(xs: list[float]) -> float:
+    return statistics.median(xs) if xs else float("nan")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--child", nargs=3)
     ap.add_argument("--small", type=int, default=10000)
     ap.add_argument("--large-mb", type=int, default=1024)
+    ap.add_argument("--reps", type=int, default=5, help="repetitions per case (tools alternate)")
+    ap.add_argument("--cases", default="small,large")
     ap.add_argument("--flow", action="store_true", help="also time the Prefect flow (needs PREFECT_API_URL)")
     args = ap.parse_args()
     if args.child:
@@ -170,43 +188,60 @@ def main() -> None:
     from lab.mirror import web
     from lab.mirror.upstream import ensure_key
 
-    ups = ensure_upstreams(args.small, args.large_mb)
+    ups = {k: v for k, v in ensure_upstreams(args.small, args.large_mb).items() if k in args.cases.split(",")}
     run_dir = STATE / "bench-nginx"
     web.serve(BENCH, LISTEN, run_dir, workers=2, check_url=f"{URL}/")
     key = ensure_key(STATE / "upstream-key", "powerops upstream")
     keyring = WORK / "upstream.asc"
     WORK.mkdir(parents=True, exist_ok=True)
     keyring.write_bytes(key.public_armored())
+    loads: list[float] = []
     rows = []
     try:
         for name in ups:
-            am1, am2 = run_apt_mirror(name)
-            eng = run_engine(name, keyring)
-            row = {"case": name, "apt-mirror first": am1, "apt-mirror re-run": am2,
-                   "powerops first": eng[0]["seconds"], "powerops re-run": eng[1]["seconds"],
-                   "ratio first": eng[0]["seconds"] / am1, "powerops peak RSS MB": eng[0]["maxrss_mb"],
-                   "startup": eng[0]["import"],
-                   "files": eng[0].get("files", 0), "bytes": eng[0].get("bytes", 0)}
-            if args.flow:
-                f1, f2 = run_flow(name)
-                row.update({"flow first": f1, "flow re-run": f2})
-            rows.append(row)
+            reps: list[dict[str, float]] = []
+            for i in range(args.reps):
+                r: dict[str, float] = {}
+                order = ("apt-mirror", "powerops") if i % 2 == 0 else ("powerops", "apt-mirror")
+                for tool in order:
+                    loads.append(os.getloadavg()[0])
+                    if tool == "apt-mirror":
+                        r["am1"], r["am2"] = run_apt_mirror(name)
+                    else:
+                        eng = run_engine(name, keyring)
+                        r.update(pw1=eng[0]["seconds"], pw2=eng[1]["seconds"], rss=eng[0]["maxrss_mb"],
+                                 imp=eng[0]["import"], files=eng[0].get("files", 0), bytes=eng[0].get("bytes", 0))
+                if args.flow:
+                    r["fl1"], r["fl2"] = run_flow(name)
+                r["ratio"] = r["pw1"] / r["am1"]
+                if args.flow:
+                    r["fratio"] = r["fl1"] / r["am1"]
+                print(f"  {name} rep {i + 1}: apt-mirror {r['am1']:.2f}s / re-run {r['am2']:.2f}s; powerops "
+                      f"{r['pw1']:.2f}s / re-run {r['pw2']:.3f}s; ratio {r['ratio']:.2f}x"
+                      + (f"; flow {r['fl1']:.2f}s ({r['fratio']:.2f}x) / re-run {r['fl2']:.2f}s" if args.flow else "")
+                      + f" (load {os.getloadavg()[0]:.1f})", flush=True)
+                reps.append(r)
+            rows.append((name, reps))
     finally:
         web.stop(run_dir)
     print()
-    print(f"{'case':<7} {'files':>6} {'MB':>6} | {'apt-mirror 1st':>14} {'re-run':>7} | {'powerops 1st':>12} "
-          f"{'re-run':>7} {'ratio':>6} {'RSS MB':>7} {'imports':>8}" + (" | flow 1st  re-run" if args.flow else ""))
-    for r in rows:
-        line = (f"{r['case']:<7} {r['files']:>6} {r['bytes'] / 1e6:>6.0f} | {r['apt-mirror first']:>13.2f}s "
-                f"{r['apt-mirror re-run']:>6.2f}s | {r['powerops first']:>11.2f}s {r['powerops re-run']:>6.3f}s "
-                f"{r['ratio first']:>5.2f}x {r['powerops peak RSS MB']:>7.0f} {r['startup']:>7.1f}s")
+    print(f"{'case':<6} {'files':>6} {'MB':>5} | {'apt-mirror 1st':>14} {'re-run':>7} | {'powerops 1st':>12} "
+          f"{'re-run':>7} | {'ratio (median, min-max)':>24} {'RSS MB':>7}" + (" | flow 1st  ratio  re-run" if args.flow else ""))
+    for name, reps in rows:
+        col = {k: [r[k] for r in reps] for k in reps[0]}
+        line = (f"{name:<6} {int(col['files'][0]):>6} {col['bytes'][0] / 1e6:>5.0f} | {median(col['am1']):>13.2f}s "
+                f"{median(col['am2']):>6.2f}s | {median(col['pw1']):>11.2f}s {median(col['pw2']):>6.3f}s | "
+                f"{median(col['ratio']):>8.2f}x ({min(col['ratio']):.2f}-{max(col['ratio']):.2f}x)      "
+                f"{max(col['rss']):>7.0f}")
         if args.flow:
-            line += f" | {r['flow first']:>7.2f}s {r['flow re-run']:>6.2f}s"
+            line += f" | {median(col['fl1']):>7.2f}s {median(col['fratio']):>5.2f}x {median(col['fl2']):>6.2f}s"
         print(line)
-    load = os.getloadavg()
-    print(f"\ntargets: powerops first <= 1.2x apt-mirror, no-change re-run <= 0.1 s, RSS < 200 MB "
-          f"(RSS includes ~100 MB of Prefect imported by the task module; 'imports' = Python start-up, not "
-          f"counted in the powerops columns). Load average during the run: {load[0]:.1f} on {os.cpu_count()} cores.")
+    print(f"\nmedians over {args.reps} repetition(s) per case; ratio = powerops first run / apt-mirror first run of "
+          f"the same repetition. Targets: first run <= 1.2x apt-mirror, no-change re-run <= 0.1 s, RSS < 200 MB "
+          f"(RSS includes ~100 MB of Prefect imported by the task module; Python start-up, median "
+          f"{median([r['imp'] for _, reps in rows for r in reps]):.1f}s, is not counted in the powerops columns). "
+          f"Load average (1 min) at the starts of runs: median {median(loads):.1f}, max {max(loads):.1f} on "
+          f"{os.cpu_count()} cores.")
 
 
 if __name__ == "__main__":

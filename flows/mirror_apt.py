@@ -29,6 +29,7 @@ from tasks.mirror import (
     download_files,
     fetch_release_files,
     list_pool_objects,
+    prepare_snapshot,
     prune_mirror,
     publish_snapshot,
     push_snapshot,
@@ -125,11 +126,11 @@ def mirror_apt(params: MirrorAptParams) -> dict[str, Any]:
     if params.dry_run:
         return {"changed": False, "dry_run": True, **plan.summary()}
 
-    report: DownloadReport = download_files(stores.local, upstream, plan.downloads, params.concurrency,
-                                            label="packages", skipped=plan.reused_files)
-    require_no_failures(report, f"mirror {name}")
-
     sid = snapshot_id(snapshot_timestamp(), spec_digest({"tree": stamp.upstream, "n": len(tree)}))
+    stage = prepare_snapshot(stores.local, sid)
+    report: DownloadReport = download_files(stores.local, upstream, plan.downloads, params.concurrency,
+                                            label="packages", skipped=plan.reused_files, stage=stage)
+    require_no_failures(report, f"mirror {name}")
     build_snapshot(stores.local, sid, tree, stamp)
     publish_snapshot(stores.local, sid)
     pushed: dict[str, int] = {}

@@ -1,4 +1,4 @@
-"""The one HTTP seam of the mirrors: an httpx client factory and checked, resumable downloads.
+"""The httpx side of the mirrors: metadata fetches, and the careful path of downloads (resume, redirects).
 
 httpx errors are translated into ``UpstreamError``/``ChecksumMismatch`` here and nowhere else.
 Clients come from the project's one factory, ``seams.http.http_client`` (TLS always verified).
@@ -125,39 +125,3 @@ def _check(path: str, size: int, sha256: str, got_size: int, got_sha: str) -> No
         raise ChecksumMismatch(path, f"{size} bytes", f"{got_size} bytes")
     if got_sha != sha256:
         raise ChecksumMismatch(path, f"sha256 {sha256[:16]}...", f"sha256 {got_sha[:16]}...")
-
-
-# -- download worker processes ------------------------------------------------------------------------------
-# Thousands of small files are bound by per-request CPU (HTTP parsing, hashing) and Python's GIL: the
-# download task spreads them over a few worker processes, each with its own keep-alive client. A worker
-# reads one JSON header line and one JSON line per file on stdin, and answers one JSON line per file.
-
-def _worker_main() -> None:
-    import json
-    import sys
-    from concurrent.futures import ThreadPoolExecutor
-
-    header = json.loads(sys.stdin.readline())
-    items = [json.loads(line) for line in sys.stdin if line.strip()]
-    out_lock = __import__("threading").Lock()
-
-    with http_client(header["base_url"], max_connections=header["threads"]) as client:
-        def one(it: dict[str, object]) -> None:
-            try:
-                res = download(client, str(it["path"]), int(str(it["size"])), str(it["sha256"]),
-                               Path(str(it["final"])), Path(str(it["partial"])))
-                msg = {"path": it["path"], "ok": True, "nbytes": res.nbytes, "resumed": res.resumed}
-            except (UpstreamError, ChecksumMismatch, OSError) as exc:
-                msg = {"path": it["path"], "ok": False, "error": str(exc),
-                       "missing": isinstance(exc, UpstreamError) and "HTTP 404" in str(exc)}
-            line = json.dumps(msg) + "\n"
-            with out_lock:
-                sys.stdout.write(line)
-                sys.stdout.flush()
-
-        with ThreadPoolExecutor(max_workers=max(1, header["threads"])) as pool:
-            list(pool.map(one, items))
-
-
-if __name__ == "__main__":
-    _worker_main()

@@ -114,13 +114,35 @@ class LocalStore:
         return bad
 
     # -- snapshots --------------------------------------------------------------------------------------
-    def build_snapshot(self, sid: str, tree: Mapping[str, FileEntry], manifest: bytes, stamp: bytes) -> Path:
-        """A complete tree of hard links into the pool, plus the manifest and the stamp."""
-        final = self.root / "snapshots" / sid
-        work = self.root / "snapshots" / f".{sid}.building"
-        if work.exists():
-            shutil.rmtree(work)
+    def staging_dir(self, sid: str) -> Path:
+        return self.root / "snapshots" / f".{sid}.building"
+
+    def prepare_snapshot(self, sid: str) -> Path:
+        """An empty staging directory for snapshot ``sid``; staging left by interrupted runs is removed.
+
+        Downloads may write verified files straight into it (and link them into the pool);
+        ``build_snapshot`` then links everything else. Nothing in it is visible to clients.
+        """
+        snaps = self.root / "snapshots"
+        snaps.mkdir(parents=True, exist_ok=True)
+        for e in os.scandir(snaps):
+            if e.name.startswith(".") and e.name.endswith(".building"):
+                shutil.rmtree(e.path, ignore_errors=True)
+        work = self.staging_dir(sid)
         work.mkdir(mode=0o755)
+        return work
+
+    def build_snapshot(self, sid: str, tree: Mapping[str, FileEntry], manifest: bytes, stamp: bytes) -> Path:
+        """A complete tree of hard links into the pool, plus the manifest and the stamp.
+
+        Files already in the staging directory (written there by this run's downloads, each one a hard
+        link of its pool object) are kept.
+        """
+        final = self.root / "snapshots" / sid
+        work = self.staging_dir(sid)
+        staged = work.is_dir()
+        if not staged:
+            work.mkdir(mode=0o755)
         made: set[str] = {""}
         base, pool = f"{work}/", f"{self.root}/"
         for path, entry in sorted(tree.items()):
@@ -132,12 +154,19 @@ class LocalStore:
                     missing.append(d)
                     d = d.rpartition("/")[0]
                 for m in reversed(missing):
-                    os.mkdir(base + m)
+                    try:
+                        os.mkdir(base + m)
+                    except FileExistsError:
+                        if not staged:
+                            raise
                     made.add(m)
             try:
                 os.link(pool + pool_path(entry.sha256), base + path)
             except FileNotFoundError:
                 raise MirrorError(f"{self.label}: pool object {entry.sha256} for {path} is missing") from None
+            except FileExistsError:
+                if not staged:
+                    raise
         (work / MANIFEST).write_bytes(manifest)
         (work / STAMP).write_bytes(stamp)
         os.chmod(work, 0o755)  # noqa: S103 - served by the web server

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -12,10 +13,9 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 from prefect import get_run_logger, task
@@ -29,6 +29,7 @@ from core.mirror.deb822 import FileEntry
 from core.mirror.errors import ChecksumMismatch, MirrorError, SignatureInvalid, UpstreamError
 from core.mirror.plan import STAMP, Download, Stamp, manifest_to_json, snapshots_to_prune
 from core.mirror.signed import clearsigned_body, dearmor, is_clearsigned, parse_gpgv_status, require_valid
+from seams.mirror_fetch import Job, Result, Upstream, fetch_all
 from seams.mirror_http import download, fetch, http_client
 from seams.mirror_store import LocalStore, RemoteStore
 
@@ -198,12 +199,16 @@ class DownloadReport:
 @task(cache_policy=NO_CACHE)
 def download_files(store: LocalStore, upstream_url: str, downloads: Sequence[Download], concurrency: int = 8,
                    optional: Sequence[str] = (), label: str = "packages", skipped: int = 0,
-                   workers: int | None = None) -> DownloadReport:
-    """Fetch ``downloads`` into the pool with bounded parallelism, checking size and SHA256 of each.
+                   workers: int | None = None, ca_pem: str | None = None, stage: str | None = None) -> DownloadReport:
+    """Fetch ``downloads`` into the pool over ``concurrency`` connections, checking size and SHA256 of each.
 
-    Interrupted files are resumed (Range) on the next run; files already stored are not in ``downloads``.
-    Many small files are spread over ``workers`` processes (default: by count, up to the cores).
-    Progress is published as a Prefect progress artifact.
+    Files go through the pipelined keep-alive fetcher (``seams.mirror_fetch``), in this process or spread
+    over ``workers`` processes (default: one per two cores when there are tens of thousands of small files).
+    Interrupted files (a partial is present) are resumed with Range, and whatever the fast path does not
+    handle (redirects, server errors, odd framing) is fetched again through httpx (``seams.mirror_http``).
+    With ``stage`` (the staging directory of the snapshot being built, ``prepare_snapshot``), small files
+    are written straight into it and hard-linked into the pool: the snapshot is staged while downloading.
+    Progress is published as a Prefect progress artifact, updated at most once a second.
     """
     log = _logger()
     report = DownloadReport(skipped=skipped)
@@ -211,24 +216,10 @@ def download_files(store: LocalStore, upstream_url: str, downloads: Sequence[Dow
     total = len(downloads)
     start = time.monotonic()
     artifact_id = None
-    in_run = TaskRunContext.get() is not None
-    if in_run and total:
+    if TaskRunContext.get() is not None and total:
         artifact_id = create_progress_artifact(0.0, description=f"mirror download: {label} ({total} files)")
     last_update = start
-
-    def one(client: httpx.Client, d: Download) -> tuple[Download, int, bool, str | None]:
-        try:
-            res = download(client, d.path, d.size, d.sha256, store.object_path(d.sha256),
-                           store.partial_path(d.sha256))
-            return d, res.nbytes, res.resumed, None
-        except UpstreamError as exc:
-            if d.path in optional_set and "HTTP 404" in str(exc):
-                return d, 0, False, "missing"
-            return d, 0, False, str(exc)
-        except ChecksumMismatch as exc:
-            return d, 0, False, str(exc)
-        except OSError as exc:
-            return d, 0, False, f"{d.path}: {exc}"
+    done_count = 0
 
     def record(path: str, nbytes: int, resumed: bool, err: str | None) -> None:
         nonlocal done_count, last_update
@@ -242,35 +233,45 @@ def download_files(store: LocalStore, upstream_url: str, downloads: Sequence[Dow
             report.files += 1
             report.nbytes += nbytes
             report.resumed += int(resumed)
-        now = time.monotonic()
-        if artifact_id is not None and now - last_update > 1.0:
-            update_progress_artifact(artifact_id, 100.0 * done_count / total)
-            last_update = now
+        if artifact_id is not None:
+            now = time.monotonic()
+            if now - last_update > 1.0:
+                update_progress_artifact(artifact_id, 100.0 * done_count / total)
+                last_update = now
 
-    done_count = 0
-    workers = _worker_count(downloads) if workers is None else workers
-    if workers > 1:
-        _download_in_processes(store, upstream_url, downloads, workers, max(1, min(concurrency, 4)),
-                               optional_set, record)
-    else:
-        with http_client(upstream_url, max_connections=concurrency) as client, \
-                ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-            pending: set[Future[tuple[Download, int, bool, str | None]]] = set()
-            it = iter(downloads)
-            exhausted = False
-            while True:
-                while not exhausted and len(pending) < concurrency * 4:
-                    nxt = next(it, None)
-                    if nxt is None:
-                        exhausted = True
-                        break
-                    pending.add(pool.submit(one, client, nxt))
-                if not pending:
-                    break
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    d, nbytes, resumed, err = fut.result()
-                    record(d.path, nbytes, resumed, err)
+    by_sha = {d.sha256: d for d in downloads}
+    careful: list[Download] = []
+    jobs: list[Job] = []
+    for d in downloads:
+        partial = store.partial_path(d.sha256)
+        if partial.exists():
+            careful.append(d)  # resumed with a Range request
+        else:
+            jobs.append(Job(d.path, d.size, d.sha256, str(store.object_path(d.sha256)), str(partial),
+                            f"{stage}/{d.path}" if stage else ""))
+    if jobs:
+        up = Upstream(upstream_url, ca_pem)
+        n_workers = _worker_count(downloads) if workers is None else max(1, workers)
+        results: queue.SimpleQueue[Result | None] = queue.SimpleQueue()
+        producers = (_fetch_in_processes(up, jobs, n_workers, concurrency, ca_pem, results) if n_workers > 1
+                     else _fetch_in_thread(up, jobs, concurrency, results))
+        by_path = {j.path: by_sha[j.sha256] for j in jobs}
+        while producers:
+            res = results.get()
+            if res is None:
+                producers -= 1
+            elif res.fallback:
+                careful.append(by_path[res.path])
+            elif res.ok:
+                record(res.path, res.nbytes, False, None)
+            elif res.missing and res.path in optional_set:
+                record(res.path, 0, False, "missing")
+            elif res.missing:
+                record(res.path, 0, False, f"{up.url(res.path)}: {res.error}")
+            else:
+                record(res.path, 0, False, res.error)
+    if careful:
+        _download_careful(store, upstream_url, careful, concurrency, optional_set, ca_pem, record)
     report.seconds = time.monotonic() - start
     if artifact_id is not None:
         update_progress_artifact(artifact_id, 100.0)
@@ -279,67 +280,105 @@ def download_files(store: LocalStore, upstream_url: str, downloads: Sequence[Dow
     return report
 
 
-SMALL_FILES_PER_WORKER = 1500
+SMALL_FILES_PER_WORKER = 5000
 
 
 def _worker_count(downloads: Sequence[Download]) -> int:
-    """Worker processes for a download set: many small files are CPU-bound, so use the cores."""
+    """Download processes: one keeps two cores busy (the upstream's web server takes the rest); more only
+    for tens of thousands of small files on a bigger machine."""
     small = sum(1 for d in downloads if 0 <= d.size < (256 << 10))
-    return max(1, min(os.cpu_count() or 1, 4, small // SMALL_FILES_PER_WORKER))
+    return max(1, min((os.cpu_count() or 1) // 2, 4, small // SMALL_FILES_PER_WORKER))
 
 
-def _download_in_processes(store: LocalStore, upstream_url: str, downloads: Sequence[Download], workers: int,
-                           threads: int, optional: set[str], record: Callable[[str, int, bool, str | None], None]) -> None:
-    """Spread ``downloads`` over ``workers`` processes (``python -m seams.mirror_http``)."""
-    chunks: list[list[Download]] = [[] for _ in range(workers)]
-    for i, d in enumerate(sorted(downloads, key=lambda d: -max(d.size, 0))):
-        chunks[i % workers].append(d)
-    procs = []
+def _connections(concurrency: int, n: int) -> int:
+    return max(1, min(concurrency, n))
+
+
+def _fetch_in_thread(up: Upstream, jobs: list[Job], concurrency: int,
+                     results: queue.SimpleQueue[Result | None]) -> int:
+    """Run the fetcher on a background thread of this process; returns the number of producers (1)."""
+    def run() -> None:
+        try:
+            fetch_all(up, jobs, results.put, _connections(concurrency, len(jobs)))
+        except BaseException as exc:  # noqa: BLE001 - every job must still get an answer
+            for j in jobs:
+                results.put(Result(j.path, False, fallback=True, error=f"{exc.__class__.__name__}: {exc}"))
+        finally:
+            results.put(None)
+
+    threading.Thread(target=run, name="mirror-fetch", daemon=True).start()
+    return 1
+
+
+def _fetch_in_processes(up: Upstream, jobs: list[Job], workers: int, concurrency: int, ca_pem: str | None,
+                        results: queue.SimpleQueue[Result | None]) -> int:
+    """Spread ``jobs`` over ``workers`` processes (``python -m seams.mirror_fetch``); returns producers."""
+    chunks: list[list[Job]] = [[] for _ in range(workers)]
+    for i, j in enumerate(sorted(jobs, key=lambda j: -max(j.size, 0))):
+        chunks[i % workers].append(j)
+    conns = max(1, concurrency // workers)
     for chunk in chunks:
-        proc = subprocess.Popen([sys.executable, "-m", "seams.mirror_http"], stdin=subprocess.PIPE,
+        proc = subprocess.Popen([sys.executable, "-m", "seams.mirror_fetch"], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(PROJECT_ROOT))
         assert proc.stdin is not None
-        lines = [json.dumps({"base_url": upstream_url, "threads": threads})]
-        lines += [json.dumps({"path": d.path, "size": d.size, "sha256": d.sha256,
-                              "final": str(store.object_path(d.sha256)),
-                              "partial": str(store.partial_path(d.sha256))}) for d in chunk]
+        lines = [json.dumps({"base_url": up.base_url, "connections": conns, "ca_pem": ca_pem,
+                             "timeout": up.timeout})]
+        lines += [json.dumps(dataclasses.asdict(j)) for j in chunk]
         proc.stdin.write(("\n".join(lines) + "\n").encode())
         proc.stdin.close()
-        procs.append((proc, {d.path for d in chunk}))
-    results: queue.Queue[dict[str, Any] | None] = queue.Queue()
 
-    def reader(proc: subprocess.Popen[bytes]) -> None:
-        assert proc.stdout is not None
-        for raw in proc.stdout:
-            results.put(json.loads(raw))
-        results.put(None)
+        def reader(proc: subprocess.Popen[bytes] = proc, chunk: list[Job] = chunk) -> None:
+            seen: set[str] = set()
+            try:
+                assert proc.stdout is not None
+                for raw in proc.stdout:
+                    r = Result(**json.loads(raw))
+                    seen.add(r.path)
+                    results.put(r)
+                rc = proc.wait()
+                err = proc.stderr.read().decode(errors="replace").strip()[-300:] if proc.stderr else ""
+                for j in chunk:
+                    if j.path not in seen:  # the careful path fetches (and names the error of) what is left
+                        results.put(Result(j.path, False, fallback=True, error=f"worker exited {rc}: {err}"))
+            finally:
+                results.put(None)
 
-    readers = [threading.Thread(target=reader, args=(p,), daemon=True) for p, _ in procs]
-    for t in readers:
-        t.start()
-    seen: set[str] = set()
-    open_readers = len(readers)
-    while open_readers:
-        msg = results.get()
-        if msg is None:
-            open_readers -= 1
-            continue
-        path = str(msg["path"])
-        seen.add(path)
-        if msg["ok"]:
-            record(path, int(msg["nbytes"]), bool(msg["resumed"]), None)
-        elif msg.get("missing") and path in optional:
-            record(path, 0, False, "missing")
-        else:
-            record(path, 0, False, str(msg["error"]))
-    for proc, paths in procs:
-        rc = proc.wait()
-        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-        for path in sorted(paths - seen):
-            record(path, 0, False, f"{path}: download worker exited {rc} before this file: {err.strip()[-300:]}")
+        threading.Thread(target=reader, name="mirror-fetch-worker", daemon=True).start()
+    return workers
+
+
+def _download_careful(store: LocalStore, upstream_url: str, downloads: Sequence[Download], concurrency: int,
+                      optional: set[str], ca_pem: str | None,
+                      record: Callable[[str, int, bool, str | None], None]) -> None:
+    """httpx downloads (``seams.mirror_http.download``): resumes with Range, redirects, named errors."""
+    def one(client: httpx.Client, d: Download) -> tuple[Download, int, bool, str | None]:
+        try:
+            res = download(client, d.path, d.size, d.sha256, store.object_path(d.sha256),
+                           store.partial_path(d.sha256))
+            return d, res.nbytes, res.resumed, None
+        except UpstreamError as exc:
+            if d.path in optional and "HTTP 404" in str(exc):
+                return d, 0, False, "missing"
+            return d, 0, False, str(exc)
+        except ChecksumMismatch as exc:
+            return d, 0, False, str(exc)
+        except OSError as exc:
+            return d, 0, False, f"{d.path}: {exc}"
+
+    n = _connections(concurrency, len(downloads))
+    with http_client(upstream_url, max_connections=n, ca_pem=ca_pem) as client, \
+            ThreadPoolExecutor(max_workers=n) as pool:
+        for d, nbytes, resumed, err in pool.map(lambda d: one(client, d), downloads):
+            record(d.path, nbytes, resumed, err)
 
 
 # -- publishing -----------------------------------------------------------------------------------------
+
+@task(cache_policy=NO_CACHE)
+def prepare_snapshot(store: LocalStore, sid: str) -> str:
+    """An empty staging directory for snapshot ``sid`` (downloads may stage files into it); returns its path."""
+    return str(store.prepare_snapshot(sid))
+
 
 @task(cache_policy=NO_CACHE)
 def build_snapshot(store: LocalStore, sid: str, tree: Mapping[str, FileEntry], stamp: Stamp) -> str:
