@@ -5,6 +5,10 @@ that already manages one is the anchor (else the first manager is ``swarm init``
 join with the right token; a node of another swarm is reported and left alone; the attachable overlay network is
 created; then every node must be Ready/Active. A dry run publishes the plan and changes nothing; a re-run on a
 converged swarm plans nothing.
+
+A member whose role differs from the inventory is promoted (Ready workers, one at a time, each until it is a
+reachable raft member) or demoted (disruptive: only with ``confirm=True``, after the planner's and then the
+task's live safety check - never the last manager, never below quorum); the plan advises an odd manager count.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pydantic import BaseModel, Field
 
 from blocks.docker_host import DockerHost
 from blocks.swarm import SwarmInventory
+from core.errors import ConfirmationRequired, SafetyCheckFailed
 from core.swarm.errors import ForeignSwarm, SwarmError
 from core.swarm.models import ClusterState
 from core.swarm.plan import BootstrapPlan, InventoryHost, plan_bootstrap
@@ -30,6 +35,7 @@ from tasks.swarm import (
     read_cluster_state,
     read_host_swarm_state,
     set_dispatcher_heartbeat,
+    set_node_role,
     wait_for_swarm_nodes,
 )
 
@@ -40,19 +46,24 @@ class BootstrapSwarmParams(BaseModel):
     inventory: str = Field(description="Swarm inventory block name (managers, workers, network).")
     dry_run: bool = Field(default=False, description="Publish the plan and change nothing.")
     ready_timeout_s: float = Field(default=90, gt=0, description="Seconds to wait for every node Ready/Active.")
+    confirm: bool = Field(default=False, description="Confirm disruptive steps: demoting a manager the inventory "
+                          "lists as a worker.")
 
 
 def plan_markdown(plan: BootstrapPlan) -> str:
     lines = [f"## Swarm bootstrap plan (anchor `{plan.anchor}`)", ""]
     if plan.steps:
-        lines += ["| step | host | reason |", "|---|---|---|", *[f"| {s.action} | {s.host} | {s.reason} |"
-                                                              for s in plan.steps]]
+        lines += ["| step | host | reason |", "|---|---|---|",
+                  *[f"| {'**demote** (needs confirm=True)' if s.action == 'demote' else s.action} | {s.host} | "
+                    f"{s.reason} |" for s in plan.steps]]
     else:
         lines.append("**Nothing to change**: every node is already in the swarm, Ready/Active, network present.")
     if plan.keep:
         lines += ["", "| unchanged | why |", "|---|---|", *[f"| {k} | {w} |" for k, w in plan.keep]]
     if plan.problems:
         lines += ["", "### Reported, not changed", *[f"* {p}" for p in plan.problems]]
+    if plan.advice:
+        lines += ["", "### Advice", *[f"* {a}" for a in plan.advice]]
     return "\n".join(lines) + "\n"
 
 
@@ -81,7 +92,13 @@ def bootstrap_swarm(params: BootstrapSwarmParams) -> dict[str, object]:
     planned = [f"{s.action} {s.host}" for s in plan.steps]
     if params.dry_run:
         logger.info("dry run: %d step(s) planned, none applied", len(plan.steps))
-        return {"planned": planned, "applied": [], "problems": plan.problems, "dry_run": True}
+        return {"planned": planned, "applied": [], "problems": plan.problems, "advice": plan.advice,
+                "needs_confirm": plan.needs_confirm, "dry_run": True}
+    if plan.refused:  # nothing is changed when a demotion the inventory asks for is unsafe
+        raise SafetyCheckFailed("; ".join(plan.refused))
+    if plan.needs_confirm and not params.confirm:
+        raise ConfirmationRequired(f"demoting {', '.join(s.host for s in plan.demotions)} is disruptive (raft "
+                                   "membership shrinks): run again with confirm=True, or fix the inventory")
 
     if cluster is None and not any(s.action == "init" for s in plan.steps):
         raise ForeignSwarm("; ".join(plan.problems))
@@ -101,6 +118,9 @@ def bootstrap_swarm(params: BootstrapSwarmParams) -> dict[str, object]:
     wait([f for _, f in joins])
     for s, f in joins:
         node_ids[s.host] = f.result()
+        applied.append(f"{s.action} {s.host}")
+    for s in [s for s in steps if s.action == "promote"] + plan.demotions:  # one at a time: raft changes
+        set_node_role(anchor, s.target, s.action, params.ready_timeout_s)
         applied.append(f"{s.action} {s.host}")
     for step in steps:
         if step.action == "activate":
@@ -124,9 +144,11 @@ def bootstrap_swarm(params: BootstrapSwarmParams) -> dict[str, object]:
         key="swarm-bootstrap-summary", description="bootstrap-swarm summary",
         markdown=f"## Swarm `{final.cluster_id[:12]}`\n\n* applied: {', '.join(applied) or 'nothing (converged)'}\n"
                  f"* verified: {len(members)} inventory node(s) Ready/Active, network `{inv.network}`\n"
-                 f"* reported: {'; '.join(plan.problems) or 'nothing'}\n* {seconds} s\n")
+                 f"* reported: {'; '.join(plan.problems) or 'nothing'}\n"
+                 f"* advice: {'; '.join(plan.advice) or 'none'}\n* {seconds} s\n")
     summary: dict[str, object] = {"cluster_id": final.cluster_id, "anchor": plan.anchor, "planned": planned,
                                   "applied": applied, "nodes": rows, "problems": plan.problems,
+                                  "advice": plan.advice,
                                   "seconds": seconds, "dry_run": False}
     if plan.foreign:
         raise ForeignSwarm("; ".join(f"{h}: {d} - left alone" for h, d in plan.foreign))

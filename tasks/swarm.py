@@ -17,8 +17,9 @@ from prefect.cache_policies import NO_CACHE
 from blocks.docker_host import DockerHost
 from blocks.registry import RegistryTarget
 from blocks.ssh import SshTarget
-from core.errors import InvalidInput
+from core.errors import InvalidInput, SafetyCheckFailed
 from core.swarm import models as m
+from core.swarm import plan
 from core.swarm import service as svc
 from core.swarm.errors import ConvergenceTimeout, SwarmError
 from seams.docker import call
@@ -82,6 +83,37 @@ def activate_node(anchor: DockerHost, node_id: str) -> None:
         node = call(anchor.name, f"inspect node {node_id}", lambda: client.nodes.get(node_id))
         spec = dict(node.attrs["Spec"], Availability="active")
         call(anchor.name, f"activate node {node_id}", lambda: node.update(spec))
+
+
+@task(cache_policy=NO_CACHE, task_run_name="{role} node {node_id:.12} via {anchor.name}")
+def set_node_role(anchor: DockerHost, node_id: str, role: str, timeout: float = 60.0) -> m.SwarmNode:
+    """``docker node promote`` / ``demote`` (node update --role) and wait until raft agrees: a promoted node is
+    a reachable raft member, a demoted one has left raft. A demotion re-checks the live swarm first and refuses
+    one that would leave no manager or no quorum."""
+    if role not in ("promote", "demote"):
+        raise InvalidInput(f"role change must be promote or demote, not {role!r}")
+    want = "manager" if role == "promote" else "worker"
+    with anchor.client() as client:
+        nodes = [m.parse_node(n) for n in call(anchor.name, "list nodes", lambda: client.api.nodes())]
+        if role == "demote":
+            unsafe = plan.check_role_changes(nodes, [], [node_id])
+            if unsafe:
+                raise SafetyCheckFailed("; ".join(unsafe))
+        attrs = call(anchor.name, f"inspect node {node_id}", lambda: client.api.inspect_node(node_id))
+        if (attrs.get("Spec") or {}).get("Role") != want:
+            spec = dict(attrs["Spec"], Role=want)
+            call(anchor.name, f"{role} node {node_id}", lambda: client.api.update_node(
+                node_id, attrs["Version"]["Index"], spec))
+        deadline = time.monotonic() + timeout
+        while True:
+            node = m.parse_node(call(anchor.name, f"inspect node {node_id}", lambda: client.api.inspect_node(node_id)))
+            if (node.reachability == "reachable") if want == "manager" else not node.in_raft:
+                get_run_logger().info("node %s (%s) is now a %s", node.hostname, node_id[:12], want)
+                return node
+            if time.monotonic() > deadline:
+                raise SwarmError(f"{role} of node {node.hostname} ({node_id[:12]}): raft did not agree after "
+                                 f"{timeout:.0f}s (manager status {node.reachability or 'none'})")
+            time.sleep(0.25)
 
 
 @task(cache_policy=NO_CACHE, task_run_name="create overlay network {name} on {anchor.name}")

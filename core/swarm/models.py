@@ -56,10 +56,16 @@ class SwarmNode:
     leader: bool = False
     memory_bytes: int = 0
     nano_cpus: int = 0
+    reachability: str = ""  # managers (ManagerStatus): reachable | unreachable | unknown; "" = not in raft
 
     @property
     def ready_active(self) -> bool:
         return self.state == "ready" and self.availability == "active"
+
+    @property
+    def in_raft(self) -> bool:
+        """A manager in the raft group (``ManagerStatus`` present); ``role`` is the DESIRED role (Spec.Role)."""
+        return bool(self.reachability)
 
 
 def parse_node(attrs: JsonDict) -> SwarmNode:
@@ -73,7 +79,7 @@ def parse_node(attrs: JsonDict) -> SwarmNode:
         role=str(spec.get("Role", "worker")), state=str(status.get("State", "unknown")),
         availability=str(spec.get("Availability", "active")), addr=str(status.get("Addr", "")),
         leader=bool(mstat.get("Leader")), memory_bytes=int(res.get("MemoryBytes") or 0),
-        nano_cpus=int(res.get("NanoCPUs") or 0),
+        nano_cpus=int(res.get("NanoCPUs") or 0), reachability=str(mstat.get("Reachability") or ""),
     )
 
 

@@ -9,11 +9,13 @@ discovery (haproxy container on the overlay), drill refusals, the drill itself; 
 from __future__ import annotations
 
 import subprocess
+import time
 
 import httpx
 import pytest
 
-from blocks.swarm import HaproxyHost
+from blocks.docker_host import DockerHost
+from blocks.swarm import HaproxyHost, SwarmInventory
 from core.errors import ConfirmationRequired, SafetyCheckFailed
 from core.swarm.errors import ConvergenceTimeout, ForeignSwarm, HaproxyError
 from flows.bootstrap_swarm import BootstrapSwarmParams, bootstrap_swarm
@@ -21,6 +23,7 @@ from flows.deploy_swarm_service import DeploySwarmServiceParams, deploy_swarm_se
 from flows.prove_swarm_service import ProveSwarmServiceParams, prove_swarm_service
 from lab import swarm as lab_swarm
 from tasks.haproxy import validate_haproxy_config
+from tasks.swarm import set_node_role
 from tests.lab.swarm.conftest import BASE
 
 pytestmark = pytest.mark.lab
@@ -68,6 +71,70 @@ def test_bootstrap_dry_run_apply_rerun(swarm):
     assert again["cluster_id"] == first["cluster_id"]
 
 
+def _roles() -> dict[str, str]:
+    """hostname -> MANAGER STATUS column as sw1 sees it ('' for a worker)."""
+    out = _docker("sw1", "node", "ls", "--format", "{{.Hostname}}|{{.ManagerStatus}}").stdout.split()
+    return dict(line.split("|", 1) for line in out)
+
+
+def _wait_roles(want: dict[str, str], timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while _roles() != want:
+        assert time.monotonic() < deadline, f"roles {_roles()} != {want} after {timeout:.0f}s"
+        time.sleep(0.5)
+
+
+def test_bootstrap_promotes_and_demotes_to_match_the_inventory(swarm):
+    """Runs before any service: the inventory says 3 managers, then back to 1 manager + 2 workers."""
+    base = lab_swarm.inventory_values(swarm["lab"])
+    SwarmInventory(**{**base, "managers": ["lab-sw1", "lab-sw2", "lab-sw3"], "workers": []}).save(
+        "lab-swarm-3m", overwrite=True)
+    SwarmInventory(**{**base, "managers": ["lab-sw1", "lab-sw2"], "workers": ["lab-sw3"]}).save(
+        "lab-swarm-2m", overwrite=True)
+    two = bootstrap_swarm(BootstrapSwarmParams(inventory="lab-swarm-2m", dry_run=True))
+    assert two["planned"] == ["promote lab-sw2"] and not two["needs_confirm"]
+    assert "2 managers: an even count" in two["advice"][0]
+    dry = bootstrap_swarm(BootstrapSwarmParams(inventory="lab-swarm-3m", dry_run=True))
+    assert dry["planned"] == ["promote lab-sw2", "promote lab-sw3"] and dry["advice"] == []
+    assert _roles() == {"sw1": "Leader", "sw2": "", "sw3": ""}
+
+    up = bootstrap_swarm(BootstrapSwarmParams(inventory="lab-swarm-3m"))
+    assert up["applied"] == ["promote lab-sw2", "promote lab-sw3"]
+    assert sorted((n["node"], n["role"]) for n in up["nodes"]) == [
+        ("sw1", "manager"), ("sw2", "manager"), ("sw3", "manager")]
+    assert _roles() == {"sw1": "Leader", "sw2": "Reachable", "sw3": "Reachable"}
+
+    # the live safety check of the demote task on the real swarm: sw3 (a manager) loses its link; demoting sw2
+    # would leave sw1 and the unreachable sw3, 1 of 2 managers: no quorum. Refused before anything changes.
+    # (The task, not the flow: the flow reads every engine first, and sw3's engine is out of reach.)
+    anchor = DockerHost.load("lab-sw1")
+    sw2_id = _docker("sw2", "info", "--format", "{{.Swarm.NodeID}}").stdout.strip()
+    subprocess.run(["ip", "link", "set", "dev", "pvsw3", "down"], check=True)
+    try:
+        _wait_roles({"sw1": "Leader", "sw2": "Reachable", "sw3": "Unreachable"})
+        with pytest.raises(SafetyCheckFailed, match="demoting sw2 would leave 2 manager.*raft needs 2 for quorum"):
+            set_node_role.fn(anchor, sw2_id, "demote", 30.0)
+        assert _roles() == {"sw1": "Leader", "sw2": "Reachable", "sw3": "Unreachable"}
+    finally:
+        subprocess.run(["ip", "link", "set", "dev", "pvsw3", "up"], check=True)
+    _wait_roles({"sw1": "Leader", "sw2": "Reachable", "sw3": "Reachable"})
+
+    # back to the module's inventory: demoting is disruptive, so it needs confirm
+    plan = bootstrap_swarm(BootstrapSwarmParams(inventory="lab-swarm", dry_run=True))
+    assert plan["planned"] == ["demote lab-sw2", "demote lab-sw3"] and plan["needs_confirm"]
+    with pytest.raises(ConfirmationRequired, match="demoting lab-sw2, lab-sw3"):
+        bootstrap_swarm(BootstrapSwarmParams(inventory="lab-swarm"))
+    assert _roles() == {"sw1": "Leader", "sw2": "Reachable", "sw3": "Reachable"}
+    down = bootstrap_swarm(BootstrapSwarmParams(inventory="lab-swarm", confirm=True))
+    assert down["applied"] == ["demote lab-sw2", "demote lab-sw3"]
+    assert _roles() == {"sw1": "Leader", "sw2": "", "sw3": ""}
+    assert sorted((n["node"], n["role"], n["state"], n["availability"]) for n in down["nodes"]) == [
+        ("sw1", "manager", "ready", "active"), ("sw2", "worker", "ready", "active"),
+        ("sw3", "worker", "ready", "active")]
+    again = bootstrap_swarm(BootstrapSwarmParams(inventory="lab-swarm"))
+    assert again["planned"] == [] and again["applied"] == []
+
+
 def test_deploy_global_seed_layout_behind_lb1_and_rerun(swarm):
     first = _deploy(swarm["image"], mode="global")
     assert first["layout"] == "seed" and "no IPVS" in first["reason"]
@@ -86,6 +153,35 @@ def test_prove_spread_through_lb1(swarm):
     assert out["layout"] == "seed" and out["failed"] == 0 and out["containers"] == 2
     assert sum(out["counts"].values()) == 1000
     assert out["max_deviation_pct"] <= 3.0 and out["p_value"] > 0.001
+
+
+def test_drill_on_the_seed_layout_survives_a_worker_loss(swarm):
+    """The seed's own drill: global service, haproxy on lb1 in front of each node's host-mode port; sw3 loses
+    its link while requests keep flowing, then comes back."""
+    out = prove_swarm_service(ProveSwarmServiceParams(inventory="lab-swarm", service=SERVICE, requests=400,
+                                                      drill=True, confirm=True, victim="lab-sw3",
+                                                      drill_timeout_s=120))
+    assert out["layout"] == "seed" and out["containers"] == 2 and out["failed"] == 0
+    drill = out["drill"]
+    assert drill["victim"] == "lab-sw3" and drill["victim_servers"] == ["sw3"]
+    # detection (haproxy's checks) and recovery (the global service keeps its task on sw2) both happened,
+    # in that order, within the drill's deadline; the node came back
+    assert drill["detected_s"] is not None and 0 < drill["detected_s"] < 120
+    assert drill["recovered_s"] is not None and drill["detected_s"] <= drill["recovered_s"] < 120
+    assert drill["node_back_s"] is not None
+    # requests kept flowing; failures only while haproxy had not yet marked sw3 DOWN (target 0.5% is measured
+    # by benchmarks/swarm_bench.py; the bound here leaves room for a loaded CI machine)
+    assert drill["requests"] > 50 and drill["failed"] <= drill["requests"]
+    assert drill["failed_in_window"] <= drill["failed"] and drill["failed_pct"] <= 5.0
+    assert drill["recovery"] == ["2/2 tasks running, 2 backends UP"]
+    events = [e["event"] for e in drill["timeline"]]
+    assert events[0].startswith("node-down command") and "ip link set dev pvsw3 down" in events[0]
+    assert "haproxy marks the lost node's servers DOWN" in events and any(e.startswith("node-up command")
+                                                                         for e in events)
+    # both nodes answer through lb1 again
+    seen = {line.split(":", 1)[1].strip() for _ in range(40)
+            for line in httpx.get(out["url"], timeout=5).text.splitlines() if line.startswith("hostname:")}
+    assert len(seen) == 2
 
 
 def test_haproxy_refuses_a_bad_config_and_nothing_is_installed(swarm):

@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 
 from core.swarm import models as m
-from core.swarm.plan import InventoryHost, not_ready, plan_bootstrap
+from core.swarm.plan import InventoryHost, check_role_changes, manager_advice, not_ready, plan_bootstrap
 from tests.unit.swarm.conftest import load
 
 INV = [InventoryHost("lab-dock1", "10.250.77.11", "manager"), InventoryHost("lab-dock2", "10.250.77.12", "worker"),
@@ -99,14 +99,84 @@ def test_plan_foreign_first_manager_cannot_init():
     assert any("another swarm" in p for p in plan.problems)
 
 
-def test_plan_activates_drained_node_and_reports_role_mismatch():
+def test_plan_activates_drained_node_and_promotes_a_worker_listed_as_manager():
     c = recorded_cluster()
     nodes = tuple(dataclasses.replace(n, availability="drain") if n.hostname == "dock2" else n for n in c.nodes)
     inv = [INV[0], INV[1], InventoryHost("lab-dock3", "10.250.77.13", "manager")]
     plan = plan_bootstrap(inv, recorded_hosts(), dataclasses.replace(c, nodes=nodes), "powerops", None)
-    assert [(s.action, s.host) for s in plan.steps] == [("activate", "lab-dock2")]
-    assert any("lab-dock3: is a worker" in p for p in plan.problems)
+    assert [(s.action, s.host) for s in plan.steps] == [("activate", "lab-dock2"), ("promote", "lab-dock3")]
+    dock3 = next(n for n in c.nodes if n.hostname == "dock3")
+    assert plan.steps[1].target == dock3.node_id and "raft grows to 2 managers" in plan.steps[1].reason
+    assert not plan.needs_confirm and not plan.problems  # promotion is not disruptive
+    assert plan.advice and "2 managers: an even count" in plan.advice[0]  # 2 managers tolerate 0 failures
     assert not_ready(inv, recorded_hosts(), dataclasses.replace(c, nodes=nodes)) == ["lab-dock2: ready/drain"]
+
+
+def _managers(c: m.ClusterState, reach: dict[str, str]) -> m.ClusterState:
+    """The recorded cluster with every node in ``reach`` (hostname -> reachability) made a manager."""
+    nodes = tuple(dataclasses.replace(n, role="manager", reachability=reach[n.hostname]) if n.hostname in reach
+                  else n for n in c.nodes)
+    return dataclasses.replace(c, nodes=nodes)
+
+
+def test_parse_node_manager_status():
+    c = recorded_cluster()
+    mgr = next(n for n in c.nodes if n.hostname == "dock1")
+    wrk = next(n for n in c.nodes if n.hostname == "dock2")
+    assert (mgr.reachability, mgr.in_raft) == ("reachable", True)
+    assert (wrk.reachability, wrk.in_raft) == ("", False)
+
+
+def test_plan_demotes_a_manager_listed_as_worker_only_with_confirm():
+    c = _managers(recorded_cluster(), {"dock1": "reachable", "dock2": "reachable", "dock3": "reachable"})
+    plan = plan_bootstrap(INV, recorded_hosts(), c, "powerops", None)
+    assert [(s.action, s.host) for s in plan.steps] == [("demote", "lab-dock2"), ("demote", "lab-dock3")]
+    assert plan.needs_confirm and [s.host for s in plan.demotions] == ["lab-dock2", "lab-dock3"]
+    assert "raft shrinks to 2 managers, quorum 2" in plan.steps[0].reason
+    assert "raft shrinks to 1 managers, quorum 1" in plan.steps[1].reason
+    assert not plan.refused and not plan.advice  # 1 manager in the end: odd
+
+
+def test_plan_refuses_a_demotion_that_would_lose_quorum():
+    # 3 managers, dock3 unreachable: demoting dock2 leaves dock1 + unreachable dock3 = 1 of 2, quorum is 2
+    c = _managers(recorded_cluster(), {"dock1": "reachable", "dock2": "reachable", "dock3": "unreachable"})
+    inv = [INV[0], INV[1], InventoryHost("lab-dock3", "10.250.77.13", "manager")]
+    plan = plan_bootstrap(inv, recorded_hosts(), c, "powerops", None)
+    assert plan.steps == [] and plan.needs_confirm
+    assert len(plan.refused) == 1 and plan.refused[0].startswith("lab-dock2: is a manager")
+    assert "2 manager(s) of which 1 reachable (unreachable: dock3); raft needs 2 for quorum" in plan.refused[0]
+    assert plan.refused[0] in plan.problems
+
+
+def test_demotions_order_unreachable_first_and_check_every_step():
+    # 3 managers, dock3 unreachable, both dock2 and dock3 to be demoted: dock3 first keeps quorum all the way
+    c = _managers(recorded_cluster(), {"dock1": "reachable", "dock2": "reachable", "dock3": "unreachable"})
+    plan = plan_bootstrap(INV, recorded_hosts(), c, "powerops", None)
+    assert [(s.action, s.host) for s in plan.steps] == [("demote", "lab-dock3"), ("demote", "lab-dock2")]
+    ids = {n.hostname: n.node_id for n in c.nodes}
+    assert check_role_changes(c.nodes, [], [ids["dock3"], ids["dock2"]]) == []
+    # the other order loses quorum after the first step
+    assert "raft needs 2 for quorum" in check_role_changes(c.nodes, [], [ids["dock2"], ids["dock3"]])[0]
+
+
+def test_never_demote_the_last_manager_and_promotion_counts_towards_quorum():
+    c = recorded_cluster()
+    ids = {n.hostname: n.node_id for n in c.nodes}
+    assert "without a manager" in check_role_changes(c.nodes, [], [ids["dock1"]])[0]
+    # promoting a Ready worker first makes the demotion of the only manager safe (raft grows, then shrinks)
+    assert check_role_changes(c.nodes, [ids["dock2"]], [ids["dock1"]]) == []
+    # a worker that is down is never counted (and the planner does not promote it)
+    down = tuple(dataclasses.replace(n, state="down") if n.hostname == "dock2" else n for n in c.nodes)
+    assert check_role_changes(down, [ids["dock2"]], [ids["dock1"]])
+    inv = [INV[0], InventoryHost("lab-dock2", "10.250.77.12", "manager"), INV[2]]
+    plan = plan_bootstrap(inv, recorded_hosts(), dataclasses.replace(c, nodes=down), "powerops", None)
+    assert plan.steps == [] and "not promoted while the node is down" in plan.problems[0]
+
+
+def test_manager_count_advice():
+    assert manager_advice(1) == manager_advice(3) == manager_advice(7) == []
+    assert "(1 tolerates 0)" not in manager_advice(2)[0] and "3 tolerates 1" in manager_advice(2)[0]
+    assert "5 tolerates 2" in manager_advice(4)[0] and "more than 7" in manager_advice(9)[0]
 
 
 def test_plan_network_of_the_wrong_kind_is_a_problem_not_replaced():
