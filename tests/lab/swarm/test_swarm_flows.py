@@ -163,7 +163,7 @@ def test_drill_on_the_seed_layout_survives_a_worker_loss(swarm):
                                                       drill_timeout_s=120))
     assert out["layout"] == "seed" and out["containers"] == 2 and out["failed"] == 0
     drill = out["drill"]
-    assert drill["victim"] == "lab-sw3" and drill["victim_servers"] == ["sw3"]
+    assert drill["victim"] == "sw3" and drill["victim_servers"] == ["sw3"]
     # detection (haproxy's checks) and recovery (the global service keeps its task on sw2) both happened,
     # in that order, within the drill's deadline; the node came back
     assert drill["detected_s"] is not None and 0 < drill["detected_s"] < 120
