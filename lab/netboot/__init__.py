@@ -13,6 +13,8 @@
   QEMU argv and pidfile (contract with lab/hmc_sim).
 * ``nlhost`` (10.250.77.81) and the pvm/rsct mirror: the post-install lab (``novalink_host.py``): a chrooted
   Debian userland reached over SSH where apt-get really installs the signed stand-in packages.
+* ``nlboot`` (10.250.77.71): Debian's ``bootp`` (CMU bootpd) reading the bootptab the flow writes through the
+  second install-server block (``bootpd.py``), proven by a real BOOTP exchange.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from pathlib import Path
 
 from lab import netns
 from lab.context import LabContext
-from lab.netboot import cache, novalink_host
+from lab.netboot import bootpd, cache, novalink_host
 from lab.sshd import ensure_sshd, pid_alive, stop_sshd
 
 INST_NODE = "nlinst"
@@ -319,6 +321,7 @@ def up(lab: LabContext) -> None:
     write_hmc_netboot(lab)
     _add_to_hmc(lab)
     novalink_host.up(lab)
+    bootpd.up(lab)
     (d.root / "README").write_text(__doc__ or "")
 
 
@@ -326,6 +329,7 @@ def down(lab: LabContext) -> None:
     d = Dirs(lab.state_dir / "netboot")
     stop_partition(lab)
     novalink_host.down(lab)
+    bootpd.down(lab)
     for name in ("nginx.pid", "dnsmasq.pid"):
         _stop(d.run / name)
     stop_sshd(lab, INST_NODE)
@@ -358,6 +362,7 @@ def status(lab: LabContext) -> list[str]:
         "netboot GRUB cache: " + ("built" if any((lab.state_dir / "netboot/cache").glob("core-*.elf"))
                                   else "not built (~4 min on first up)"),
         *novalink_host.status(lab),
+        *bootpd.status(lab),
     ]
 
 
@@ -384,4 +389,4 @@ def register_blocks(lab: LabContext) -> list[str]:
     block = install_server_block(lab)
     block.ssh.save(BLOCK_SSH, overwrite=True)
     block.save(BLOCK_SERVER, overwrite=True)
-    return [BLOCK_SSH, BLOCK_SERVER, *novalink_host.register_blocks(lab)]
+    return [BLOCK_SSH, BLOCK_SERVER, *novalink_host.register_blocks(lab), *bootpd.register_blocks(lab)]
