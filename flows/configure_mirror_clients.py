@@ -19,6 +19,7 @@ class AptClient(BaseModel):
     components: list[str] = Field(default=["main"], description="Components to enable.")
     architectures: list[str] = Field(default=["ppc64el"], description="Architectures (arch= option).")
     keyring_block: str = Field(description="powerops-mirror-keyring block: the keys apt checks (signed-by).")
+    sources: bool = Field(default=False, description="Also a deb-src line (for a mirror made with sources).")
 
 
 class YumClient(BaseModel):
@@ -59,7 +60,7 @@ def configure_mirror_clients(params: ConfigureMirrorClientsParams) -> dict[str, 
     for a in params.apt:
         key = _key(a.keyring_block)
         files += apt_files(a.name, host.mirror_url(a.name), a.suites, a.components, a.architectures,
-                           dearmor(key) if key else None)
+                           dearmor(key) if key else None, a.sources)
     for y in params.yum:
         files += yum_files(y.name, host.mirror_url(y.name), _key(y.keyring_block))
     if params.pip:

@@ -38,8 +38,11 @@ def _name(name: str) -> str:
 
 
 def apt_files(name: str, url: str, suites: list[str], components: list[str], architectures: list[str],
-              keyring: bytes | None) -> list[ClientFile]:
-    """``/etc/apt/sources.list.d/powerops-<name>.list`` with ``[signed-by=...]`` plus the keyring it names."""
+              keyring: bytes | None, sources: bool = False) -> list[ClientFile]:
+    """``/etc/apt/sources.list.d/powerops-<name>.list`` with ``[signed-by=...]`` plus the keyring it names.
+
+    ``sources`` adds a ``deb-src`` line per suite (``apt-get source`` from a mirror made with sources).
+    """
     _name(name)
     for s in suites:
         validate_suite(s)
@@ -51,7 +54,7 @@ def apt_files(name: str, url: str, suites: list[str], components: list[str], arc
     keyring_path = f"/etc/apt/keyrings/powerops-{name}.gpg"
     text = environment().get_template("apt.list.j2").render(
         name=name, url=_url(url), suites=suites, components=components, architectures=architectures,
-        keyring_path=keyring_path)
+        keyring_path=keyring_path, sources=sources)
     files = [ClientFile(f"/etc/apt/sources.list.d/powerops-{name}.list", text.encode())]
     if keyring is None:
         raise InvalidInput(f"apt source {name}: a keyring is required (signed-by); unsigned mirrors are not configured")

@@ -162,6 +162,45 @@ class AptUpstream:
     def packages(self) -> list[Path]:
         return sorted((self.root / "pool").rglob("*.deb"))
 
+    def add_source(self, name: str, version: str = "1.0-1", component: str = "main") -> list[Path]:
+        """A real source package built by ``dpkg-source -b`` (format 3.0 (quilt)): .dsc, .orig.tar.gz and
+        .debian.tar.xz in the pool directory of ``name`` (call publish after). Returns the three files."""
+        import tempfile
+
+        upstream_version = version.rsplit("-", 1)[0]
+        dest = self.root / "pool" / component / name[0] / name
+        dest.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="powerops-src-") as tmp:
+            src = Path(tmp) / f"{name}-{upstream_version}"
+            (src / "debian" / "source").mkdir(parents=True)
+            (src / "README").write_text(f"{name} {upstream_version} {self.suite}\n")
+            orig = Path(tmp) / f"{name}_{upstream_version}.orig.tar.gz"
+            with tarfile.open(orig, "w:gz") as tf:
+                ti = tf.gettarinfo(str(src / "README"), arcname=f"{name}-{upstream_version}/README")
+                ti.mtime = _MTIME
+                with (src / "README").open("rb") as fh:
+                    tf.addfile(ti, fh)
+            (src / "debian" / "source" / "format").write_text("3.0 (quilt)\n")
+            (src / "debian" / "control").write_text(
+                f"Source: {name}\nSection: misc\nPriority: optional\nMaintainer: powerops lab <lab@powerops.test>\n"
+                f"Standards-Version: 4.6.2\n\nPackage: {name}\nArchitecture: any\n"
+                f"Description: powerops mirror test package {name}\n test source package\n")
+            (src / "debian" / "changelog").write_text(
+                f"{name} ({version}) {self.suite}; urgency=medium\n\n  * powerops lab source package.\n\n"
+                f" -- powerops lab <lab@powerops.test>  Tue, 14 Nov 2023 22:13:20 +0000\n")
+            (src / "debian" / "rules").write_text("#!/usr/bin/make -f\n%:\n\tdh $@\n")
+            os.chmod(src / "debian" / "rules", 0o755)
+            _run(["dpkg-source", "-b", src.name], cwd=Path(tmp))
+            made = []
+            for f in sorted(Path(tmp).iterdir()):
+                if f.is_file() and f.name.startswith(f"{name}_"):
+                    shutil.copyfile(f, dest / f.name)
+                    made.append(dest / f.name)
+        return made
+
+    def sources(self) -> list[Path]:
+        return sorted((self.root / "pool").rglob("*.dsc"))
+
     def add_installer(self, arch: str = "ppc64el", component: str = "main") -> dict[str, bytes]:
         """Installer images with a SHA256SUMS file, as debian-installer publishes them (call publish after)."""
         images = self.root / "dists" / self.suite / component / f"installer-{arch}" / "current" / "images"
@@ -190,6 +229,15 @@ class AptUpstream:
                 (d / "Packages.xz").write_bytes(lzma.compress(out))
                 (d / "Release").write_text(
                     f"Archive: {self.suite}\nComponent: {comp}\nOrigin: powerops-lab\nArchitecture: {arch}\n")
+            if any((self.root / "pool" / comp).rglob("*.dsc")):  # a Sources index, as the archive publishes it
+                d = dists / comp / "source"
+                d.mkdir(parents=True, exist_ok=True)
+                out = _run(["apt-ftparchive", "sources", f"pool/{comp}"], cwd=self.root).stdout
+                (d / "Sources").write_bytes(out)
+                (d / "Sources.gz").write_bytes(gzip.compress(out, mtime=0))
+                (d / "Sources.xz").write_bytes(lzma.compress(out))
+                (d / "Release").write_text(
+                    f"Archive: {self.suite}\nComponent: {comp}\nOrigin: powerops-lab\nArchitecture: source\n")
         release = _run([
             "apt-ftparchive",
             "-o", "APT::FTPArchive::Release::Origin=powerops-lab",

@@ -22,6 +22,12 @@ def test_apt_list(fixtures):
     assert files[1].content.decode() == golden(fixtures, "apt.list")
 
 
+def test_apt_list_with_sources(fixtures):
+    files = apt_files("debian", "http://10.250.77.100/debian", ["bookworm"], ["main"], ["ppc64el"], b"KEY",
+                      sources=True)
+    assert files[1].content.decode() == golden(fixtures, "apt-src.list")
+
+
 def test_yum_repo_and_pip_conf(fixtures):
     files = yum_files("docker-ppc64le", "http://10.250.77.100/docker-ppc64le/", b"-----BEGIN PGP")
     assert files[1].path == "/etc/yum.repos.d/powerops-docker-ppc64le.repo"
