@@ -189,7 +189,7 @@ class AptUpstream:
                 f"{name} ({version}) {self.suite}; urgency=medium\n\n  * powerops lab source package.\n\n"
                 f" -- powerops lab <lab@powerops.test>  Tue, 14 Nov 2023 22:13:20 +0000\n")
             (src / "debian" / "rules").write_text("#!/usr/bin/make -f\n%:\n\tdh $@\n")
-            os.chmod(src / "debian" / "rules", 0o755)
+            os.chmod(src / "debian" / "rules", 0o755)  # noqa: S103 - debian/rules is executable
             _run(["dpkg-source", "-b", src.name], cwd=Path(tmp))
             made = []
             for f in sorted(Path(tmp).iterdir()):
