@@ -51,7 +51,11 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tickets", type=int, default=30)
     ap.add_argument("--duplicates", type=int, default=300)
-    ap.add_argument("--running", type=int, default=5, help="tickets sent one at a time to the idle worker")
+    ap.add_argument("--running", type=int, default=6, help="tickets sent one at a time to the idle worker")
+    ap.add_argument("--compare-engine-command", action="store_true",
+                    help="alternate the selftest deployment between the engine command (deployments/apply.py) and "
+                         "Prefect's default workspace supervisor, ticket by ticket: a side-by-side ratio on a "
+                         "shared machine")
     args = ap.parse_args()
 
     from lab import ops
@@ -126,8 +130,22 @@ def main() -> int:
         pending: list[float] = []
         loads: list[float] = []
         bearer = {"Authorization": f"Bearer {ops.bearer_token(lab)}"}
+        from deployments.apply import engine_command
+
+        dep = api.get("/deployments/name/ops-selftest/selftest").json()
+        variants: dict[str, list[float]] = {"engine command": [], "prefect default (supervisor)": []}
         for i in range(args.running):
             tid = f"LAT-{i}"
+            variant = "engine command"
+            if args.compare_engine_command:
+                variant = list(variants)[i % 2]
+                jv = {"command": engine_command()} if i % 2 == 0 else {}
+                for _ in range(20):   # SQLite: 503 'database is locked' now and then
+                    r = api.patch(f"/deployments/{dep['id']}", json={"job_variables": jv})
+                    if r.status_code != 503:
+                        r.raise_for_status()
+                        break
+                    time.sleep(0.5)
             loads.append(os.getloadavg()[0])
             t = time.perf_counter()
             code, _ = post(ticket(tid))
@@ -143,6 +161,7 @@ def main() -> int:
                     raise SystemExit(f"{tid} not running after 120 s: {st}")
                 time.sleep(0.1)
             lat.append(time.perf_counter() - t)
+            variants[variant].append(lat[-1])
             pending.append(t_pending or lat[-1])
             while client.get(f"{url}/tickets/{tid}", headers=bearer).json()["state_type"] not in (
                     "COMPLETED", "FAILED", "CRASHED"):
@@ -153,6 +172,9 @@ def main() -> int:
         print(f"ticket -> Running on an idle worker: n={len(lat)} p50={pct(lat, 50):.1f} s p95={pct(lat, 95):.1f} s "
               f"max={max(lat):.1f} s (target < 15 s) [load {min(loads):.1f}-{max(loads):.1f}]")
         print("  each: " + ", ".join(f"{x:.1f}" for x in lat) + f" s (median {statistics.median(lat):.1f} s)")
+        if args.compare_engine_command:
+            for name, xs in variants.items():
+                print(f"  {name}: n={len(xs)} median {statistics.median(xs):.1f} s  ({', '.join(f'{x:.1f}' for x in xs)})")
     finally:
         ops.down(lab)
         ps.stop(home)
