@@ -293,9 +293,15 @@ def follow_install(server: NovaLinkInstallServer, media: InstallMedia, partition
     sources = _sources(server, partition.partition_name)
     offs = dict(offsets)
     partial: dict[str, bytes] = {p: b"" for p in sources.values()}
+    # Console lines are fed one round late: the partition's console reports the consequence (a GRUB error) of
+    # what the servers log (an HTTP 404) within the same second, and the logs are read one after the other, so
+    # a round can see the console line but not yet the server's. The server's line is the cause to report.
+    pending_console: list[LogLine] = []
     start = time.monotonic()
     while True:
         now = time.monotonic() - start
+        fresh_console: list[LogLine] = []
+        before = set(tracker.reached)
         for source, path in sources.items():
             try:
                 data, offs[path] = _read_new(conn, path, offs.get(path, 0))
@@ -304,17 +310,25 @@ def follow_install(server: NovaLinkInstallServer, media: InstallMedia, partition
                 continue
             buf = partial[path] + data
             *complete, partial[path] = buf.split(b"\n")
-            before = set(tracker.reached)
             for raw in complete:
-                text = raw.decode(errors="replace").replace("\r", "")
-                tracker.feed(LogLine(source, text, round(now, 1)))
-            for m in tracker.reached.keys() - before:
-                log.info("milestone '%s' at +%.0fs", m.value, tracker.reached[m])
+                line = LogLine(source, raw.decode(errors="replace").replace("\r", ""), round(now, 1))
+                if source == "console":
+                    fresh_console.append(line)
+                else:
+                    tracker.feed(line)
+        tracker.feed_all(pending_console)
+        pending_console = fresh_console
+        for m in tracker.reached.keys() - before:
+            log.info("milestone '%s' at +%.0fs", m.value, tracker.reached[m])
+        if pending_console and not tracker.fatal and not tracker.has(goal) and now <= deadline_s:
+            time.sleep(min(poll_s, 1.0))  # console news: look again soon
+            continue
         if tracker.fatal:
             raise InstallMilestoneFailed(tracker.failure_message(goal), tracker.last, tracker.timeline())
         if tracker.has(goal):
             return [(m.value, t) for m, t in tracker.timeline()]
         if now > deadline_s:
+            tracker.feed_all(pending_console)
             raise InstallMilestoneFailed(tracker.failure_message(goal, waited=now), tracker.last,
                                          tracker.timeline())
         time.sleep(poll_s)
