@@ -15,23 +15,24 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.futures import wait
+from prefect.futures import PrefectFuture, wait
 from pydantic import BaseModel, Field
 
-from blocks.docker_host import DockerHost
 from blocks.swarm import SwarmInventory
 from core.errors import ConfirmationRequired, SafetyCheckFailed
 from core.swarm.errors import ForeignSwarm, SwarmError
 from core.swarm.models import ClusterState
-from core.swarm.plan import BootstrapPlan, InventoryHost, plan_bootstrap
+from core.swarm.plan import BootstrapPlan, InventoryHost, Step, plan_bootstrap
 from tasks.swarm import (
     activate_node,
     create_overlay_network,
     init_swarm,
     join_swarm,
+    load_docker_hosts,
     read_cluster_state,
     read_host_swarm_state,
     set_dispatcher_heartbeat,
@@ -75,7 +76,7 @@ def bootstrap_swarm(params: BootstrapSwarmParams) -> dict[str, object]:
     names = [*inv.managers, *inv.workers]
     if len(set(names)) != len(names):
         raise SwarmError(f"inventory {params.inventory} names a host twice: {names}")
-    hosts = {n: DockerHost.load(n) for n in names}
+    hosts = load_docker_hosts(names)
     inventory = [InventoryHost(n, hosts[n].address, "manager") for n in inv.managers] + \
                 [InventoryHost(n, hosts[n].address, "worker") for n in inv.workers]
 
@@ -110,27 +111,30 @@ def bootstrap_swarm(params: BootstrapSwarmParams) -> dict[str, object]:
         node_ids[plan.anchor] = init_swarm(anchor, inv.dispatcher_heartbeat_s)  # heartbeat goes into the init spec
         applied += [f"{s.action} {s.host}" for s in steps if s.action in ("init", "set-heartbeat")]
         steps = [s for s in steps if s.action not in ("init", "set-heartbeat")]
-    # managers join one at a time (raft quorum changes), workers together
+    # cluster-wide steps on the anchor (network, heartbeat, activations) run while the nodes join: they only
+    # need the swarm to exist. Managers join one at a time (raft quorum changes), workers together.
+    side: list[tuple[Step, PrefectFuture[Any]]] = []
+    for step in steps:
+        if step.action == "activate":
+            side.append((step, activate_node.submit(anchor, step.target)))
+        elif step.action == "create-network":
+            side.append((step, create_overlay_network.submit(anchor, step.target)))
+        elif step.action == "set-heartbeat":
+            side.append((step, set_dispatcher_heartbeat.submit(anchor, float(step.target))))
     for s in [s for s in steps if s.action == "join-manager"]:
         node_ids[s.host] = join_swarm(hosts[s.host], anchor, "manager")
         applied.append(f"{s.action} {s.host}")
     joins = [(s, join_swarm.submit(hosts[s.host], anchor, "worker")) for s in steps if s.action == "join-worker"]
-    wait([f for _, f in joins])
+    pending: list[PrefectFuture[Any]] = [f for _, f in joins] + [f for _, f in side]
+    wait(pending)
     for s, f in joins:
         node_ids[s.host] = f.result()
         applied.append(f"{s.action} {s.host}")
     for s in [s for s in steps if s.action == "promote"] + plan.demotions:  # one at a time: raft changes
         set_node_role(anchor, s.target, s.action, params.ready_timeout_s)
         applied.append(f"{s.action} {s.host}")
-    for step in steps:
-        if step.action == "activate":
-            activate_node(anchor, step.target)
-        elif step.action == "create-network":
-            create_overlay_network(anchor, step.target)
-        elif step.action == "set-heartbeat":
-            set_dispatcher_heartbeat(anchor, float(step.target))
-        else:
-            continue
+    for step, fut in side:
+        fut.result()
         applied.append(f"{step.action} {step.host}")
     foreign = {h for h, _ in plan.foreign}
     members = [i for i in inventory if i.name not in foreign]

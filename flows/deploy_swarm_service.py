@@ -12,9 +12,11 @@ A re-run on a converged service plans nothing and changes nothing.
 from __future__ import annotations
 
 import time
+from typing import TypeVar
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.blocks.core import Block
 from prefect.futures import wait
 from pydantic import BaseModel, Field
 
@@ -40,14 +42,18 @@ from tasks.haproxy import (
 from tasks.registry import pull_image
 from tasks.swarm import (
     create_swarm_service,
+    load_blocks,
     read_cluster_state,
-    read_node_facts,
+    read_image_present,
+    read_ipvs_support,
     read_service_state,
     remove_swarm_service,
     update_swarm_service,
     wait_for_service,
     write_site_content,
 )
+
+B = TypeVar("B", bound=Block)
 
 
 class DeploySwarmServiceParams(BaseModel):
@@ -104,20 +110,35 @@ def deploy_swarm_service(params: DeploySwarmServiceParams) -> dict[str, object]:
     inv = SwarmInventory.load(params.inventory)
     port = params.lb_port or inv.lb_port
     stats_port = params.lb_stats_port or inv.lb_stats_port
-    anchor = DockerHost.load(inv.managers[0])
-    nodes_hosts = {n: DockerHost.load(n) for n in [*inv.managers, *inv.workers]}
-    lb_docker = DockerHost.load(inv.lb_docker_host or inv.managers[0])
-    # facts, all read in parallel: the swarm, every node, the live service, the haproxy images
+    members = [*inv.managers, *inv.workers]
+    # every block the flow may need, loaded concurrently (a load that fails is retried where it is needed)
+    others: list[tuple[type[Block], str]] = [
+        *([(RegistryTarget, params.registry)] if params.registry else []),
+        *([(SshTarget, params.build_host)] if params.build_host else []),
+        *([(HaproxyHost, inv.load_balancer)] if inv.load_balancer else [])]
+    blocks = load_blocks([*((DockerHost, n) for n in [*members, inv.lb_docker_host or inv.managers[0]]), *others])
+    loaded = {n: b if isinstance(b, DockerHost) else DockerHost.load(n)
+              for (cls, n), b in blocks.items() if cls is DockerHost}
+    anchor = loaded[inv.managers[0]]
+    nodes_hosts = {n: loaded[n] for n in members}
+    lb_docker = loaded[inv.lb_docker_host or inv.managers[0]]
+
+    def block(cls: type[B], name: str) -> B:
+        got = blocks.get((cls, name))
+        return got if isinstance(got, cls) else cls.load(name)
+    # facts, all read in parallel: the swarm, IPVS per node (decides the layout: needed first), the live
+    # service, the haproxy images, and per node whether the image is there (only when the flow may pre-pull)
     cluster_f = read_cluster_state.submit(anchor)
-    fact_f = {n: read_node_facts.submit(h, params.image) for n, h in nodes_hosts.items()}
+    ipvs_f = {n: read_ipvs_support.submit(h) for n, h in nodes_hosts.items()}
     live_f = read_service_state.submit(anchor, params.service)
     images_f = (inspect_images.submit(lb_docker, [params.haproxy_base_image, params.haproxy_image])
                 if params.haproxy_base_image else None)
+    has_f = ({n: read_image_present.submit(h, params.image) for n, h in nodes_hosts.items()}
+             if params.registry and params.prepull == "missing" else {})
     cluster = cluster_f.result()
     if not cluster.cluster_id:
         raise SwarmError(f"{anchor.name} is not a swarm manager: run bootstrap-swarm first")
-    facts = {n: f.result() for n, f in fact_f.items()}
-    ipvs = all(f["ipvs"] for f in facts.values())
+    ipvs = all(f.result() for f in ipvs_f.values())
     layout = svc.choose_layout(params.layout, ipvs, params.mode)
     logger.info("front-end layout: %s (%s)", layout.name, layout.reason)
 
@@ -146,7 +167,7 @@ def deploy_swarm_service(params: DeploySwarmServiceParams) -> dict[str, object]:
                                params.port, slots=max(20, params.replicas + 5))
         expected_backends = params.replicas if params.mode == "replicated" else len(eligible)
     text = hx.render_config(cfg)
-    url, stats_url = hx.endpoints(layout.name, HaproxyHost.load(inv.load_balancer).address if layout.name == "seed"
+    url, stats_url = hx.endpoints(layout.name, block(HaproxyHost, inv.load_balancer).address if layout.name == "seed"
                                   and inv.load_balancer else None, lb_docker.address, port,
                                   stats_port, inv.lb_stats_uri)
     hx_where = (f"host {inv.load_balancer}" if layout.name == "seed"
@@ -160,28 +181,28 @@ def deploy_swarm_service(params: DeploySwarmServiceParams) -> dict[str, object]:
                 "url": url, "stats_url": stats_url, "dry_run": True}
 
     changed: list[str] = []
-    registry = RegistryTarget.load(params.registry) if params.registry else None
+    registry = block(RegistryTarget, params.registry) if params.registry else None
     # haproxy: the candidate config is validated while the nodes are prepared and the service converges
     lb: HaproxyHost | None = None
     image_id = cfg_dir = ""
     if layout.name == "seed":
         if not inv.load_balancer:
             raise SwarmError("the seed layout needs load_balancer (an haproxy host block) in the inventory")
-        lb = HaproxyHost.load(inv.load_balancer)
+        lb = block(HaproxyHost, inv.load_balancer)
         valid_f = validate_haproxy_config.submit(lb, text)
     else:
         if not (params.haproxy_base_image and params.build_host):
             raise SwarmError("the DNS layout runs haproxy in a container: give haproxy_base_image and build_host")
-        image_id = ensure_haproxy_image(lb_docker, SshTarget.load(params.build_host), params.haproxy_base_image,
+        image_id = ensure_haproxy_image(lb_docker, block(SshTarget, params.build_host), params.haproxy_base_image,
                                         params.haproxy_image, images_f.result() if images_f else None)
         cfg_dir = container_config_dir(lb_docker, params.service)
         valid_f = validate_haproxy_config_in_image.submit(lb_docker, image_id, cfg_dir, text)
 
-    # per node, in parallel: site content, and the image where the engine would not pull it itself
+    # per node, in parallel: the image where the engine would not pull it itself
     # (engines started with DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1, e.g. offline sites, never pull for a task)
     site_f = ([(h, write_site_content.submit(h, params.site_dir, params.site_files)) for h in nodes_hosts.values()]
               if params.site_dir and params.site_files else [])
-    need = ([h for n, h in nodes_hosts.items() if params.prepull == "always" or not facts[n]["has_image"]]
+    need = ([h for n, h in nodes_hosts.items() if params.prepull == "always" or not has_f[n].result()]
             if registry is not None and params.prepull != "never" else [])
     pull_f = [(h, pull_image.submit(h, params.image, registry)) for h in need]
     wait([f for _, f in site_f + pull_f])
@@ -190,12 +211,14 @@ def deploy_swarm_service(params: DeploySwarmServiceParams) -> dict[str, object]:
     for h, f in pull_f:
         f.result()
         changed.append(f"pulled {params.image} on {h.name}")
-    differs = valid_f.result()  # a config haproxy refuses stops here: service and haproxy left as they were
     labels = {svc.LAYOUT_LABEL: layout.name, svc.LB_PORT_LABEL: str(port), svc.LB_STATS_PORT_LABEL: str(stats_port)}
+    # a NEW service is created while haproxy checks its config (nothing served it before: a refused config
+    # leaves haproxy as it was and the flow fails); an existing service is only changed once the config passed
     if plan.action == "create":
         create_swarm_service(anchor, spec, registry, labels)
         changed.append(f"created service {params.service}")
-    elif plan.action == "recreate":
+    differs = valid_f.result()  # a config haproxy refuses stops here: haproxy (and an existing service) untouched
+    if plan.action == "recreate":
         remove_swarm_service(anchor, params.service)
         create_swarm_service(anchor, spec, registry, labels)
         changed.append(f"recreated service {params.service}")

@@ -7,11 +7,14 @@ task parameters, results, logs or artifacts.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from prefect import get_run_logger, task
+from prefect.blocks.core import Block
 from prefect.cache_policies import NO_CACHE
 
 from blocks.docker_host import DockerHost
@@ -25,6 +28,29 @@ from core.swarm.errors import ConvergenceTimeout, SwarmError
 from seams.docker import call
 
 SWARM_PORT = 2377
+
+
+def load_blocks(wanted: list[tuple[type[Block], str]]) -> dict[tuple[type[Block], str], Block | None]:
+    """Block documents loaded concurrently (one API round-trip each), duplicates once; None where loading failed
+    (the caller loads again where it needs the block, to raise the real error). Each thread runs in a copy of
+    the caller's context (Prefect settings and the run context are context variables)."""
+    unique = list(dict.fromkeys(wanted))
+    ctx = contextvars.copy_context()
+
+    def load(item: tuple[type[Block], str]) -> Block | None:
+        try:
+            return ctx.copy().run(item[0].load, item[1])  # type: ignore[no-any-return]
+        except Exception:  # noqa: BLE001 - reported where the block is actually needed
+            return None
+
+    with ThreadPoolExecutor(max_workers=min(8, len(unique) or 1)) as pool:
+        return dict(zip(unique, pool.map(load, unique), strict=True))
+
+
+def load_docker_hosts(names: list[str]) -> dict[str, DockerHost]:
+    """Docker host blocks by name, loaded concurrently; a name that does not load raises as ``load`` does."""
+    got = load_blocks([(DockerHost, n) for n in names])
+    return {n: h if isinstance(h, DockerHost) else DockerHost.load(n) for (_, n), h in got.items()}
 
 
 @task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=1, task_run_name="read swarm state of {host.name}")
@@ -164,26 +190,24 @@ def leave_swarm(host: DockerHost, force: bool = False) -> bool:
     return True
 
 
-@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=1, task_run_name="read node facts of {host.name}")
-def read_node_facts(host: DockerHost, image: str) -> dict[str, bool]:
-    """What the deploy needs to know per node: IPVS in the kernel, and whether the image is already there."""
+@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=1, task_run_name="is {image} on {host.name}")
+def read_image_present(host: DockerHost, image: str) -> bool:
+    """Whether the engine already has the image (the deploy pre-pulls only where it is missing)."""
     import docker.errors
 
-    ipvs = read_ipvs_support.fn(host)
     with host.client() as client:
         try:
             client.images.get(image)
-            has_image = True
         except docker.errors.ImageNotFound:
-            has_image = False
-    return {"ipvs": ipvs, "has_image": has_image}
+            return False
+    return True
 
 
-@task(cache_policy=NO_CACHE, task_run_name="detect IPVS on {host.name}")
+@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=1, task_run_name="detect IPVS on {host.name}")
 def read_ipvs_support(host: DockerHost) -> bool:
     """The routing mesh and VIPs need IPVS in the kernel: loaded (/proc/net/ip_vs) or loadable."""
     conn = host.ssh.connect()
-    if conn.run(["test", "-e", "/proc/net/ip_vs"], check=False).ok:
+    if conn.read_file("/proc/net/ip_vs") is not None:  # over the open SFTP session: no process to start
         return True
     return bool(conn.run(["modprobe", "-n", "-q", "ip_vs"], check=False).ok)
 
