@@ -137,3 +137,38 @@ def test_prune_and_garbage_collect_frees_space_and_keeps_the_newest(gc_registry)
     # a second run has nothing to prune and does not stop the registry
     again = registry_gc(_params(dry_run=False, confirm=True))
     assert again["tags_to_delete"] == 0 and again.get("blobs_removed") == 0
+
+
+def test_registry_lock_is_keyed_by_the_registry_endpoint(gc_registry):
+    """stand-up-registry (Docker host block + port) and registry-gc (registry block) resolve, from the real block
+    documents, to the same lock key; a nested block (the Docker host's SSH target) is readable too."""
+    from prefect.client.orchestration import get_client
+
+    from core.ops.locks import endpoint_identity
+    from deployments.registry import get
+    from flows._ops import _read_block_data, lock_keys
+
+    address = gc_registry["registry"].address
+    k_up = lock_keys(get("stand-up-registry").locks, {"registry_host": "lab-dock3", "port": 5000})
+    k_gc = lock_keys(get("registry-gc").locks, {"registry_host": "lab-dock3", "registry": REGISTRY_BLOCK})
+    assert k_up == k_gc == [f"lock:registry:{address}"]
+    with get_client(sync_client=True) as client:
+        data = _read_block_data(client, "powerops-docker-host", "lab-dock3")
+    assert endpoint_identity(data["ssh"]) == f"{data['ssh']['host']}:{data['ssh']['port']}"
+
+
+def test_registry_gc_dry_run_through_a_ticket_holds_the_registry_lock(gc_registry, ops_stack):
+    import uuid
+
+    address = gc_registry["registry"].address
+    tid = f"CHG-GC-{uuid.uuid4().hex[:8]}"
+    r = ops_stack.post("/tickets", {"ticket_id": tid, "procedure": "registry-gc", "requester": "alice",
+                                    "parameters": {"registry_host": "lab-dock3", "registry": REGISTRY_BLOCK,
+                                                   "rules": [{"repositories": "gc-test/*", "keep": 1}]}})
+    assert r.status_code == 201, r.text
+    done = ops_stack.wait_state(tid, {"COMPLETED", "FAILED", "CRASHED"}, timeout=300)
+    assert done["state"] == "Completed", done
+    arts = ops_stack.api_post("/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [done["flow_run_id"]]}}})
+    summary = next(a for a in arts if a["key"] == "run-summary")["data"]
+    assert f"`lock:registry:{address}`" in summary, summary
+    assert _head(gc_registry["registry"], REPO, "v3") == 200      # a dry run deleted nothing
