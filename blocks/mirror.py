@@ -63,3 +63,28 @@ class MirrorHost(Block):
 
     def mirror_url(self, name: str) -> str:
         return f"{self.base_url}/{name}/"
+
+
+class MirrorUpstreamCA(Block):
+    """CA certificate(s) an https upstream's certificate must chain to: a private CA (not a secret)."""
+
+    _block_type_name = "powerops mirror upstream CA"
+    _block_type_slug = "powerops-mirror-upstream-ca"
+    _description = ("CA certificate (PEM) of an https upstream served with a private CA; mirror-apt, mirror-yum "
+                    "and build-wheelhouse verify the upstream against it instead of the system trust store.")
+
+    ca_pem: str = Field(description="One or more PEM CA certificates ('-----BEGIN CERTIFICATE-----' blocks); "
+                                    "the upstream's certificate must chain to one of them. Never a private key.")
+
+    @field_validator("ca_pem")
+    @classmethod
+    def _pem(cls, v: str) -> str:
+        from core.mirror.tls import check_ca_pem
+
+        check_ca_pem(v)
+        return v.strip() + "\n"
+
+
+def upstream_ca(block: str) -> str | None:
+    """The PEM text of a powerops-mirror-upstream-ca block; None for '' (the system trust store)."""
+    return MirrorUpstreamCA.load(block).ca_pem if block else None

@@ -8,6 +8,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from pydantic import BaseModel, Field
 
+from blocks.mirror import upstream_ca
 from core.mirror.deb822 import FileEntry
 from core.mirror.pep503 import simple_index
 from core.mirror.plan import Stamp, plan_sync, snapshot_id, spec_digest
@@ -39,6 +40,8 @@ class BuildWheelhouseParams(BaseModel):
     index_url: str = Field(default="https://pypi.org/simple", description="Upstream index (ignored with no_index).")
     find_links: list[str] = Field(default_factory=list, description="Extra --find-links locations.")
     no_index: bool = Field(default=False, description="Use only find_links, no index.")
+    upstream_ca_block: str = Field(default="", description="powerops-mirror-upstream-ca block: CA certificate of an "
+                                   "https index or find-links server with a private CA (given to pip as --cert).")
     destination: Destination = Field(description="Where the wheelhouse is published.")
     keep_snapshots: int = Field(default=2, ge=1, le=20, description="Published snapshots to keep.")
     dry_run: bool = Field(default=False, description="Download and show the plan; publish nothing.")
@@ -50,8 +53,9 @@ def build_wheelhouse(params: BuildWheelhouseParams) -> dict[str, Any]:
     stores = resolve_destination(params.destination)
     name = params.destination.name
     dists = download_wheels(stores.local, params.requirements, params.platforms, params.python_version,
-                            params.implementation, params.index_url, params.find_links, params.no_index)
-    spec = spec_digest(params.model_dump(exclude={"destination", "keep_snapshots", "dry_run"}))
+                            params.implementation, params.index_url, params.find_links, params.no_index,
+                            ca_pem=upstream_ca(params.upstream_ca_block))
+    spec = spec_digest(params.model_dump(exclude={"destination", "keep_snapshots", "dry_run", "upstream_ca_block"}))
     stamp = Stamp("pip", spec, {"distributions": spec_digest({n: e.sha256 for n, e in dists.items()})})
     if read_published_stamp(stores.published) == stamp:
         log.info("wheelhouse %s: same distributions as the published snapshot: nothing to do", name)

@@ -13,6 +13,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from pydantic import BaseModel, Field
 
+from blocks.mirror import upstream_ca
 from core.mirror.apt import AptSpec, by_hash_aliases, installer_files, package_files, select_index_files
 from core.mirror.deb822 import FileEntry, parse_release
 from core.mirror.plan import Stamp, plan_sync, snapshot_id, spec_digest
@@ -59,6 +60,8 @@ class MirrorAptParams(BaseModel):
     destination: Destination = Field(description="Where the mirror is published.")
     keyring_block: str = Field(default="", description="powerops-mirror-keyring block with the upstream's keys.")
     allow_unsigned: bool = Field(default=False, description="Mirror even without a valid signature (NOT advised).")
+    upstream_ca_block: str = Field(default="", description="powerops-mirror-upstream-ca block: CA certificate of an "
+                                   "https upstream with a private CA (empty: the system trust store).")
     concurrency: int = Field(default=8, ge=1, le=64, description="Parallel downloads.")
     keep_snapshots: int = Field(default=2, ge=1, le=20, description="Published snapshots to keep.")
     remove_unreferenced: bool = Field(default=True, description="Delete old snapshots and unreferenced files.")
@@ -85,7 +88,8 @@ def mirror_apt(params: MirrorAptParams) -> dict[str, Any]:
     name = params.destination.name
     upstream = params.upstream_url.rstrip("/") + "/"
 
-    release_files = {s: fetch_release_files(upstream, s) for s in spec.suites}
+    ca_pem = upstream_ca(params.upstream_ca_block)
+    release_files = {s: fetch_release_files(upstream, s, ca_pem) for s in spec.suites}
     stamp = Stamp("apt", spec_digest({"upstream": upstream, **spec.as_dict()}),
                   {s: upstream_digest(f) for s, f in release_files.items()})
     published = read_published_stamp(stores.published)
@@ -110,7 +114,7 @@ def mirror_apt(params: MirrorAptParams) -> dict[str, Any]:
     idx_plan = plan_sync({f.path: f.entry for f in index_files}, present, None)
     idx_report = download_files(stores.local, upstream, idx_plan.downloads, params.concurrency,
                                 optional=[f.path for f in index_files], label="indexes",
-                                skipped=idx_plan.reused_files)
+                                skipped=idx_plan.reused_files, ca_pem=ca_pem)
     require_no_failures(idx_report, f"mirror {name} indexes")
     fetched_idx = read_stored_files(stores.local, {f.path: f.entry for f in index_files})
     got = [f for f in index_files if f.path in fetched_idx]
@@ -129,7 +133,8 @@ def mirror_apt(params: MirrorAptParams) -> dict[str, Any]:
     sid = snapshot_id(snapshot_timestamp(), spec_digest({"tree": stamp.upstream, "n": len(tree)}))
     stage = prepare_snapshot(stores.local, sid)
     report: DownloadReport = download_files(stores.local, upstream, plan.downloads, params.concurrency,
-                                            label="packages", skipped=plan.reused_files, stage=stage)
+                                            label="packages", skipped=plan.reused_files, stage=stage,
+                                            ca_pem=ca_pem)
     require_no_failures(report, f"mirror {name}")
     build_snapshot(stores.local, sid, tree, stamp)
     publish_snapshot(stores.local, sid)

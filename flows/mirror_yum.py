@@ -11,6 +11,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from pydantic import BaseModel, Field
 
+from blocks.mirror import upstream_ca
 from core.mirror.deb822 import FileEntry
 from core.mirror.plan import Stamp, plan_sync, snapshot_id, spec_digest
 from core.mirror.yum import decompress, parse_primary, parse_repomd
@@ -46,6 +47,8 @@ class MirrorYumParams(BaseModel):
     destination: Destination = Field(description="Where the mirror is published.")
     keyring_block: str = Field(default="", description="powerops-mirror-keyring block that signs repomd.xml.")
     allow_unsigned: bool = Field(default=False, description="Mirror without a valid repomd.xml.asc (NOT advised).")
+    upstream_ca_block: str = Field(default="", description="powerops-mirror-upstream-ca block: CA certificate of an "
+                                   "https upstream with a private CA (empty: the system trust store).")
     concurrency: int = Field(default=8, ge=1, le=64, description="Parallel downloads.")
     keep_snapshots: int = Field(default=2, ge=1, le=20, description="Published snapshots to keep.")
     remove_unreferenced: bool = Field(default=True, description="Delete old snapshots and unreferenced files.")
@@ -60,7 +63,8 @@ def mirror_yum(params: MirrorYumParams) -> dict[str, Any]:
     name = params.destination.name
     upstream = params.upstream_url.rstrip("/") + "/"
 
-    meta = fetch_repomd(upstream)
+    ca_pem = upstream_ca(params.upstream_ca_block)
+    meta = fetch_repomd(upstream, ca_pem)
     stamp = Stamp("yum", spec_digest({"upstream": upstream}), {"repomd": upstream_digest(meta)})
     if read_published_stamp(stores.published) == stamp and not params.verify_existing:
         log.info("mirror %s: repomd.xml is byte-identical to the published one: nothing to do", name)
@@ -78,7 +82,7 @@ def mirror_yum(params: MirrorYumParams) -> dict[str, Any]:
     md_tree = {r.href: r.entry for r in repodata}
     md_plan = plan_sync(md_tree, list_pool_objects(stores.local), None)
     md_report = download_files(stores.local, upstream, md_plan.downloads, params.concurrency, label="metadata",
-                               skipped=md_plan.reused_files)
+                               skipped=md_plan.reused_files, ca_pem=ca_pem)
     require_no_failures(md_report, f"mirror {name} metadata")
     tree.update(md_tree)
     primary = next(r for r in repodata if r.type == "primary")
@@ -91,7 +95,7 @@ def mirror_yum(params: MirrorYumParams) -> dict[str, Any]:
     if params.dry_run:
         return {"changed": False, "dry_run": True, **plan.summary()}
     report = download_files(stores.local, upstream, plan.downloads, params.concurrency, label="packages",
-                            skipped=plan.reused_files)
+                            skipped=plan.reused_files, ca_pem=ca_pem)
     require_no_failures(report, f"mirror {name}")
 
     sid = snapshot_id(snapshot_timestamp(), stamp.upstream["repomd"])

@@ -100,15 +100,24 @@ class Upstream:
                 f"Accept-Encoding: identity\r\n\r\n").encode("latin-1")
 
 
+def open_socket(up: Upstream) -> socket.socket:
+    """A connected socket to the upstream (TLS verified against its CA for https)."""
+    sock = socket.create_connection((up.host, up.port), timeout=up.timeout)
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if up.ssl_context is not None:
+            return up.ssl_context.wrap_socket(sock, server_hostname=up.host)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 class _Connection:
     """One keep-alive connection; responses are read in the order the requests were sent."""
 
     def __init__(self, up: Upstream) -> None:
-        sock = socket.create_connection((up.host, up.port), timeout=up.timeout)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if up.ssl_context is not None:
-            sock = up.ssl_context.wrap_socket(sock, server_hostname=up.host)
-        self.sock = sock
+        self.sock = open_socket(up)
         self.buf = bytearray()
         self.pos = 0
         self.big = bytearray(_BIG_BUF)
@@ -299,8 +308,8 @@ def _one_connection(up: Upstream, jobs: deque[Job], lock: threading.Lock, depth:
                     conn = _Connection(up)
                     conn.send(b"".join(up.request(j.path) for j in inflight))
                 except OSError as exc:
-                    failures += 1
-                    if failures >= 3:  # the upstream is unreachable: httpx names the error per file
+                    failures = 3 if isinstance(exc, ssl.SSLError) else failures + 1  # TLS refusals are final
+                    if failures >= 3:  # unreachable or untrusted: the careful path names the error per file
                         while inflight:
                             emit(Result(inflight.popleft().path, False, fallback=True,
                                         error=f"{exc.__class__.__name__}: {exc}"))

@@ -9,12 +9,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from core.mirror.errors import ChecksumMismatch, UpstreamError
+from core.mirror.errors import ChecksumMismatch, UpstreamError, UpstreamTLSError
+from core.mirror.tls import tls_failure
 from seams.http import http_client as shared_http_client
 
 USER_AGENT = "powerops-mirror/0.1"
@@ -41,12 +43,37 @@ def _url(client: httpx.Client, path: str) -> str:
     return f"{client.base_url}{path.lstrip('/')}"
 
 
+def tls_problem(exc: BaseException) -> str | None:
+    """The certificate verification failure behind ``exc`` (httpx wraps the ssl error), if that is what it is."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, ssl.SSLCertVerificationError):
+            return str(e.verify_message or e.reason or e)
+        if isinstance(e, ssl.SSLError):
+            return str(e.reason or e)
+        e = e.__cause__ or e.__context__
+    text = str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text:  # httpx keeps only the text of the ssl error
+        return text.split("certificate verify failed:", 1)[-1].split("(_ssl", 1)[0].strip() or text
+    return None
+
+
+def request_error(url: str, exc: httpx.HTTPError, what: str = "request failed") -> UpstreamError:
+    """The UpstreamError for a failed request: a TLS verification failure is named as such."""
+    problem = tls_problem(exc)
+    if problem is not None:
+        return UpstreamTLSError(url, tls_failure(problem))
+    return UpstreamError(url, f"{what}: {exc.__class__.__name__}: {exc}")
+
+
 def fetch(client: httpx.Client, path: str, optional: bool = False) -> bytes | None:
     """GET ``path``; ``None`` if it is absent (404/410) and ``optional``."""
     try:
         resp = client.get(path.lstrip("/"))
     except httpx.HTTPError as exc:
-        raise UpstreamError(_url(client, path), f"request failed: {exc.__class__.__name__}: {exc}") from None
+        raise request_error(_url(client, path), exc) from None
     if resp.status_code in (404, 410) and optional:
         return None
     if resp.status_code != 200:
@@ -106,8 +133,8 @@ def download(client: httpx.Client, path: str, size: int, sha256: str, final: Pat
                             h.update(chunk)
                             transferred += len(chunk)
         except httpx.HTTPError as exc:
-            raise UpstreamError(url, f"download interrupted after {offset + transferred} bytes "
-                                     f"(kept for resume): {exc.__class__.__name__}: {exc}") from None
+            raise request_error(url, exc, f"download interrupted after {offset + transferred} bytes "
+                                          "(kept for resume)") from None
         got = partial.stat().st_size
         digest = h.hexdigest()
         if (size < 0 or got == size) and digest == sha256:

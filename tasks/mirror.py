@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 from prefect import get_run_logger, task
@@ -26,9 +27,16 @@ from prefect.context import TaskRunContext
 from core.errors import PowerOpsError
 from core.mirror.clients import ClientFile
 from core.mirror.deb822 import FileEntry
-from core.mirror.errors import ChecksumMismatch, MirrorError, SignatureInvalid, UpstreamError
+from core.mirror.errors import (
+    ChecksumMismatch,
+    MirrorError,
+    SignatureInvalid,
+    UpstreamError,
+    UpstreamTLSError,
+)
 from core.mirror.plan import STAMP, Download, Stamp, manifest_to_json, snapshots_to_prune
 from core.mirror.signed import clearsigned_body, dearmor, is_clearsigned, parse_gpgv_status, require_valid
+from core.mirror.tls import tls_failure
 from seams.mirror_fetch import Job, Result, Upstream, fetch_all
 from seams.mirror_http import download, fetch, http_client
 from seams.mirror_store import LocalStore, RemoteStore
@@ -48,10 +56,21 @@ def _logger():  # type: ignore[no-untyped-def]
 
 # -- upstream metadata ----------------------------------------------------------------------------------
 
-@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
-def fetch_release_files(upstream_url: str, suite: str) -> dict[str, bytes]:
-    """InRelease, Release and Release.gpg of a suite (those the upstream has)."""
-    with http_client(upstream_url, max_connections=2) as client:
+def _retry_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry a metadata fetch unless the upstream's certificate was refused (retrying cannot fix that)."""
+    try:
+        state.result()
+    except UpstreamTLSError:
+        return False
+    except Exception:  # noqa: BLE001 - any other failure may be transient
+        return True
+    return True
+
+
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2, retry_condition_fn=_retry_transient)
+def fetch_release_files(upstream_url: str, suite: str, ca_pem: str | None = None) -> dict[str, bytes]:
+    """InRelease, Release and Release.gpg of a suite (those the upstream has); ``ca_pem``: a private CA."""
+    with http_client(upstream_url, max_connections=2, ca_pem=ca_pem) as client:
         out = {}
         for name in ("InRelease", "Release", "Release.gpg"):
             data = fetch(client, f"dists/{suite}/{name}", optional=True)
@@ -437,11 +456,14 @@ def install_client_files(target_block: str, files: Sequence[ClientFile]) -> list
 
 # -- wheelhouse -----------------------------------------------------------------------------------------
 
-@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)
+@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5, retry_condition_fn=_retry_transient)
 def download_wheels(store: LocalStore, requirements: Sequence[str], platforms: Sequence[str], python_version: str,
                     implementation: str, index_url: str, find_links: Sequence[str], no_index: bool,
-                    pip_python: str = "/usr/bin/python3") -> dict[str, FileEntry]:
-    """``pip download`` of the requirement set for the target platform into the pool; {file name: entry}."""
+                    pip_python: str = "/usr/bin/python3", ca_pem: str | None = None) -> dict[str, FileEntry]:
+    """``pip download`` of the requirement set for the target platform into the pool; {file name: entry}.
+
+    ``ca_pem`` (a private CA of an https index or find-links server) is given to pip with ``--cert``.
+    """
     import shutil
     import uuid
 
@@ -459,17 +481,29 @@ def download_wheels(store: LocalStore, requirements: Sequence[str], platforms: S
         argv += ["--index-url", index_url]
     for fl in find_links:
         argv += ["--find-links", fl]
+    cert = work.with_name(work.name + ".ca.pem")
+    env = dict(os.environ)
+    if ca_pem:
+        cert.write_text(ca_pem)
+        argv += ["--cert", str(cert)]
+        # requests prefers REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE over pip's --cert: the given CA must win
+        for var in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CERT"):
+            env.pop(var, None)
     argv += ["--", *requirements]
+    where = (",".join(find_links) if no_index else index_url) or ",".join(find_links) or "pip"
     try:
-        res = subprocess.run(argv, capture_output=True, text=True, timeout=3600)
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=3600, env=env)
         if res.returncode != 0:
-            raise UpstreamError(index_url or ",".join(find_links) or "pip",
-                                f"pip download failed ({res.returncode}): {res.stderr.strip()[-1500:]}")
+            if "CERTIFICATE_VERIFY_FAILED" in res.stderr:
+                detail = res.stderr.split("certificate verify failed:", 1)[-1].split("(_ssl", 1)[0].strip()
+                raise UpstreamTLSError(where, tls_failure(detail or "certificate verify failed"))
+            raise UpstreamError(where, f"pip download failed ({res.returncode}): {res.stderr.strip()[-1500:]}")
         out: dict[str, FileEntry] = {}
         for f in sorted(work.iterdir()):
             out[f.name] = FileEntry(f.stat().st_size, store.put_object(f.read_bytes()))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        cert.unlink(missing_ok=True)
     _logger().info("pip download: %d distribution(s) for %s / %s%s", len(out), ",".join(platforms),
                    implementation, python_version)
     return out
@@ -477,10 +511,10 @@ def download_wheels(store: LocalStore, requirements: Sequence[str], platforms: S
 
 # -- yum ------------------------------------------------------------------------------------------------
 
-@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
-def fetch_repomd(upstream_url: str) -> dict[str, bytes]:
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2, retry_condition_fn=_retry_transient)
+def fetch_repomd(upstream_url: str, ca_pem: str | None = None) -> dict[str, bytes]:
     """repodata/repomd.xml and its detached signature repomd.xml.asc (when the upstream has one)."""
-    with http_client(upstream_url, max_connections=2) as client:
+    with http_client(upstream_url, max_connections=2, ca_pem=ca_pem) as client:
         repomd = fetch(client, "repodata/repomd.xml")
         assert repomd is not None
         out = {"repodata/repomd.xml": repomd}

@@ -37,3 +37,7 @@ class IndexMissing(MirrorError):
 
 class MalformedIndex(MirrorError, InvalidInput):
     """An index file cannot be parsed."""
+
+
+class UpstreamTLSError(UpstreamError):
+    """The upstream's https certificate could not be verified (unknown CA, wrong host name, expired, ...)."""

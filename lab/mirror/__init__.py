@@ -3,7 +3,8 @@
 * ``mirror``  10.250.77.100: OpenSSH (flows write mirrors over SSH) + nginx serving /<mirror>/ from
   <srv>/<mirror>/current/ (the atomic-publish layout).
 * ``mclient`` 10.250.77.101: OpenSSH + a debootstrap'ed Debian chroot: the real apt-get/pip client.
-* upstream: nginx on 127.0.0.1:18473 serving test repositories built by ``lab.mirror.upstream``.
+* upstream: nginx on 127.0.0.1:18473 serving test repositories built by ``lab.mirror.upstream``; the same
+  tree over https on 127.0.0.1:18474 with a certificate from the lab's private CA (``lab.mirror.tls``).
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ from core.mirror.web import render_nginx_site
 from lab import netns
 from lab.context import LabContext
 from lab.mirror import web
+from lab.mirror.tls import ensure_ca
 from lab.mirror.upstream import build_apt_upstream, ensure_key
 
 MIRROR_NODE, MIRROR_IP = "mirror", f"{netns.PREFIX}.100"
 CLIENT_NODE, CLIENT_IP = "mclient", f"{netns.PREFIX}.101"
 UPSTREAM_LISTEN = "127.0.0.1:18473"
 UPSTREAM_URL = f"http://{UPSTREAM_LISTEN}"
+UPSTREAM_TLS_LISTEN = "127.0.0.1:18474"
+UPSTREAM_TLS_URL = f"https://{UPSTREAM_TLS_LISTEN}"
 HOSTS = {MIRROR_NODE: MIRROR_IP, CLIENT_NODE: CLIENT_IP}
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 
@@ -52,6 +56,10 @@ def upstream_dir(lab: LabContext) -> Path:
 
 def key_dir(lab: LabContext) -> Path:
     return area_dir(lab) / "upstream-key"
+
+
+def tls_dir(lab: LabContext) -> Path:
+    return area_dir(lab) / "tls"
 
 
 def client_root(lab: LabContext) -> Path:
@@ -91,8 +99,10 @@ def up(lab: LabContext) -> None:
     if not site.exists():  # the serve-mirrors flow owns it afterwards, as on a real mirror host
         site.write_text(render_nginx_site(str(srv_dir(lab)), f"{MIRROR_IP}:80"))
     web.serve(srv_dir(lab), f"{MIRROR_IP}:80", run, published=True, node=MIRROR_NODE, sites_dir=sites)
+    ca = ensure_ca(tls_dir(lab))
     web.serve(upstream_dir(lab), UPSTREAM_LISTEN, area_dir(lab) / "upstream-nginx", published=False,
-              check_url=f"{UPSTREAM_URL}/", slow_rate="2m")
+              check_url=f"{UPSTREAM_URL}/", slow_rate="2m", tls_listen=UPSTREAM_TLS_LISTEN,
+              tls_cert=ca.server_cert, tls_key=ca.server_key)
     if not (upstream_dir(lab) / "apt" / "dists").exists():
         build_apt_upstream(upstream_dir(lab) / "apt", key_dir(lab), packages=8)
     ensure_client_root(lab)
@@ -125,14 +135,15 @@ def status(lab: LabContext) -> list[str]:
     pid = web.running(lab.run_dir / MIRROR_NODE / "nginx")
     lines.append(f"mirror: nginx on {MIRROR_IP}:80 {'running pid ' + str(pid) if pid else 'stopped'}")
     pid = web.running(lab.state_dir / "mirror" / "upstream-nginx")
-    lines.append(f"mirror: upstream nginx on {UPSTREAM_LISTEN} {'running pid ' + str(pid) if pid else 'stopped'}")
+    lines.append(f"mirror: upstream nginx on {UPSTREAM_LISTEN} (https {UPSTREAM_TLS_LISTEN}) "
+                 f"{'running pid ' + str(pid) if pid else 'stopped'}")
     root = lab.state_dir / "nodes" / CLIENT_NODE / "root"
     lines.append(f"mirror: client chroot {root} {'ready' if (root / 'usr/bin/apt-get').exists() else 'absent'}")
     return lines
 
 
 def register_blocks(lab: LabContext) -> list[str]:
-    from blocks.mirror import MirrorHost, MirrorKeyring
+    from blocks.mirror import MirrorHost, MirrorKeyring, MirrorUpstreamCA
 
     # a generous connect timeout: on a loaded 2-core CI machine an SSH handshake can take over 10 s
     for node, ip, name in ((MIRROR_NODE, MIRROR_IP, "lab-mirror-ssh"), (CLIENT_NODE, CLIENT_IP, "lab-mirror-client-ssh")):
@@ -150,4 +161,5 @@ def register_blocks(lab: LabContext) -> list[str]:
     key = ensure_key(key_dir(lab), "powerops upstream")
     MirrorKeyring(armored_keys=key.public_armored().decode(),
                   allowed_fingerprints=[key.fingerprint]).save("lab-mirror-upstream", overwrite=True)
-    return ["lab-mirror-ssh", "lab-mirror-client-ssh", "lab-mirror-host", "lab-mirror-upstream"]
+    MirrorUpstreamCA(ca_pem=ensure_ca(tls_dir(lab)).ca_pem.read_text()).save("lab-mirror-upstream-ca", overwrite=True)
+    return ["lab-mirror-ssh", "lab-mirror-client-ssh", "lab-mirror-host", "lab-mirror-upstream", "lab-mirror-upstream-ca"]

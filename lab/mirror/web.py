@@ -33,7 +33,7 @@ def running(run_dir: Path) -> int | None:
 
 def serve(root: Path, listen: str, run_dir: Path, published: bool = False, node: str | None = None,
           workers: int = 1, check_url: str | None = None, sites_dir: Path | None = None,
-          slow_rate: str = "") -> int:
+          slow_rate: str = "", tls_listen: str = "", tls_cert: Path | None = None, tls_key: Path | None = None) -> int:
     """Start nginx serving ``root`` on ``listen`` (inside the namespace of ``node`` if given); idempotent.
 
     A running nginx whose configuration differs from the wanted one is reloaded."""
@@ -41,7 +41,8 @@ def serve(root: Path, listen: str, run_dir: Path, published: bool = False, node:
     conf = run_dir / "nginx.conf"
     text = render_nginx(str(root), listen, str(run_dir), published=published,
                         purpose="lab upstream" if not published else "lab mirror host",
-                        workers=workers, user="root root", sites_dir=str(sites_dir or ""), slow_rate=slow_rate)
+                        workers=workers, user="root root", sites_dir=str(sites_dir or ""), slow_rate=slow_rate,
+                        tls_listen=tls_listen, tls_cert=str(tls_cert or ""), tls_key=str(tls_key or ""))
     pid = _pid(run_dir)
     if pid:
         if conf.read_text() != text:
