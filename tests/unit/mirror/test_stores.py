@@ -106,3 +106,35 @@ def test_remote_store_commands():
 def test_remote_store_refuses_bad_roots(root):
     with pytest.raises(Exception, match="absolute"):
         RemoteStore(FakeConn([]), root)  # type: ignore[arg-type]
+
+
+def test_snapshot_staged_while_downloading(tmp_path):
+    """Files a download wrote into the staging dir (hard links of their pool objects) are kept; the rest is
+    linked; staging left by an interrupted run is removed first."""
+    store = LocalStore(tmp_path / "m")
+    store.ensure_layout()
+    stale = store.staging_dir("20260101T000000Z-00000001")
+    (stale / "pool").mkdir(parents=True)
+    (stale / "pool" / "half.deb").write_bytes(b"half")
+    sid = "20260103T000000Z-00000003"
+    work = store.prepare_snapshot(sid)
+    assert not stale.exists() and work.is_dir() and not list(work.iterdir())
+
+    old = put(store, b"already in the pool")
+    new_data = b"downloaded into the staging tree"
+    new = FileEntry(len(new_data), hashlib.sha256(new_data).hexdigest())
+    (work / "pool/main/n").mkdir(parents=True)
+    (work / "pool/main/n/new.deb").write_bytes(new_data)
+    os.link(work / "pool/main/n/new.deb", store.object_path(new.sha256))  # what the fetcher does
+    tree = {"pool/main/n/new.deb": new, "pool/main/o/old.deb": old, "pool/main/n/same-as-new.deb": new}
+    stamp = Stamp("apt", "s" * 64, {"x": "u" * 64})
+    final = store.build_snapshot(sid, tree, manifest_to_json(tree).encode(), stamp.to_json().encode())
+    assert not work.exists() and final.is_dir()
+    for path, entry in tree.items():
+        assert os.path.samefile(final / path, store.object_path(entry.sha256)), path
+    assert (final / "pool/main/o/old.deb").read_bytes() == b"already in the pool"
+
+    # without staging nothing is expected in the way: a path that is both a file and a directory is an error
+    sid2 = "20260104T000000Z-00000004"
+    with pytest.raises(FileExistsError):
+        store.build_snapshot(sid2, {"a": old, "a/b": old}, b"{}", stamp.to_json().encode())
