@@ -28,6 +28,7 @@ from core.swarm.errors import ForeignSwarm, SwarmError
 from core.swarm.models import ClusterState
 from core.swarm.plan import BootstrapPlan, InventoryHost, Step, plan_bootstrap
 from tasks.swarm import (
+    Background,
     activate_node,
     create_overlay_network,
     init_swarm,
@@ -70,6 +71,11 @@ def plan_markdown(plan: BootstrapPlan) -> str:
 
 @flow(name="bootstrap-swarm")
 def bootstrap_swarm(params: BootstrapSwarmParams) -> dict[str, object]:
+    with Background() as bg:  # artifacts are published while the flow goes on
+        return _bootstrap(params, bg)
+
+
+def _bootstrap(params: BootstrapSwarmParams, bg: Background) -> dict[str, object]:
     logger = get_run_logger()
     t0 = time.monotonic()
     inv = SwarmInventory.load(params.inventory)
@@ -88,7 +94,7 @@ def bootstrap_swarm(params: BootstrapSwarmParams) -> dict[str, object]:
             cluster = dataclasses.replace(read_cluster_state(hosts[n]), anchor=n)
             break
     plan = plan_bootstrap(inventory, states, cluster, inv.network, inv.dispatcher_heartbeat_s)
-    create_markdown_artifact(key="swarm-bootstrap-plan", markdown=plan_markdown(plan),
+    bg.submit(create_markdown_artifact, key="swarm-bootstrap-plan", markdown=plan_markdown(plan),
                              description=f"bootstrap-swarm plan for {params.inventory}")
     planned = [f"{s.action} {s.host}" for s in plan.steps]
     if params.dry_run:
@@ -141,11 +147,11 @@ def bootstrap_swarm(params: BootstrapSwarmParams) -> dict[str, object]:
     final = wait_for_swarm_nodes(anchor, {i.name: node_ids[i.name] for i in members}, params.ready_timeout_s)
     rows = [{"node": n.hostname, "role": n.role, "state": n.state, "availability": n.availability,
              "address": n.addr, "leader": n.leader} for n in final.nodes]
-    create_table_artifact(key="swarm-nodes", table=rows,
+    bg.submit(create_table_artifact, key="swarm-nodes", table=rows,
                           description=f"swarm {final.cluster_id[:12]}: nodes after bootstrap")
     seconds = round(time.monotonic() - t0, 2)
-    create_markdown_artifact(
-        key="swarm-bootstrap-summary", description="bootstrap-swarm summary",
+    bg.submit(
+        create_markdown_artifact, key="swarm-bootstrap-summary", description="bootstrap-swarm summary",
         markdown=f"## Swarm `{final.cluster_id[:12]}`\n\n* applied: {', '.join(applied) or 'nothing (converged)'}\n"
                  f"* verified: {len(members)} inventory node(s) Ready/Active, network `{inv.network}`\n"
                  f"* reported: {'; '.join(plan.problems) or 'nothing'}\n"

@@ -41,6 +41,7 @@ from tasks.haproxy import (
 )
 from tasks.registry import pull_image
 from tasks.swarm import (
+    Background,
     create_swarm_service,
     load_blocks,
     read_cluster_state,
@@ -105,6 +106,11 @@ def _plan_markdown(p: DeploySwarmServiceParams, layout: svc.Layout, plan: svc.De
 
 @flow(name="deploy-swarm-service")
 def deploy_swarm_service(params: DeploySwarmServiceParams) -> dict[str, object]:
+    with Background() as bg:  # artifacts are published while the flow goes on
+        return _deploy(params, bg)
+
+
+def _deploy(params: DeploySwarmServiceParams, bg: Background) -> dict[str, object]:
     logger = get_run_logger()
     t0 = time.monotonic()
     inv = SwarmInventory.load(params.inventory)
@@ -126,6 +132,10 @@ def deploy_swarm_service(params: DeploySwarmServiceParams) -> dict[str, object]:
     def block(cls: type[B], name: str) -> B:
         got = blocks.get((cls, name))
         return got if isinstance(got, cls) else cls.load(name)
+    # the site content depends on no fact and the service needs it first: written on every node while the facts
+    # are read (only differing files are written; never in a dry run)
+    site_f = ([(h, write_site_content.submit(h, params.site_dir, params.site_files)) for h in nodes_hosts.values()]
+              if params.site_dir and params.site_files and not params.dry_run else [])
     # facts, all read in parallel: the swarm, IPVS per node (decides the layout: needed first), the live
     # service, the haproxy images, and per node whether the image is there (only when the flow may pre-pull)
     cluster_f = read_cluster_state.submit(anchor)
@@ -174,7 +184,7 @@ def deploy_swarm_service(params: DeploySwarmServiceParams) -> dict[str, object]:
                 else f"container {hx.container_name(params.service)} on {lb_docker.name}, overlay {inv.network}")
     site_note = (f"{len(params.site_files)} file(s) into {params.site_dir} on every node" if params.site_files
                  else f"{params.site_dir or 'none'} (managed outside)")
-    create_markdown_artifact(key="swarm-deploy-plan", description=f"deploy-swarm-service plan for {params.service}",
+    bg.submit(create_markdown_artifact, key="swarm-deploy-plan", description=f"deploy-swarm-service plan for {params.service}",
                              markdown=_plan_markdown(params, layout, plan, f"{hx_where}; {url}", site_note, text))
     if params.dry_run:
         return {"layout": layout.name, "service_action": plan.action, "planned": [plan.action], "applied": [],
@@ -200,8 +210,6 @@ def deploy_swarm_service(params: DeploySwarmServiceParams) -> dict[str, object]:
 
     # per node, in parallel: the image where the engine would not pull it itself
     # (engines started with DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1, e.g. offline sites, never pull for a task)
-    site_f = ([(h, write_site_content.submit(h, params.site_dir, params.site_files)) for h in nodes_hosts.values()]
-              if params.site_dir and params.site_files else [])
     need = ([h for n, h in nodes_hosts.items() if params.prepull == "always" or not has_f[n].result()]
             if registry is not None and params.prepull != "never" else [])
     pull_f = [(h, pull_image.submit(h, params.image, registry)) for h in need]
@@ -212,13 +220,19 @@ def deploy_swarm_service(params: DeploySwarmServiceParams) -> dict[str, object]:
         f.result()
         changed.append(f"pulled {params.image} on {h.name}")
     labels = {svc.LAYOUT_LABEL: layout.name, svc.LB_PORT_LABEL: str(port), svc.LB_STATS_PORT_LABEL: str(stats_port)}
-    # a NEW service is created while haproxy checks its config (nothing served it before: a refused config
-    # leaves haproxy as it was and the flow fails); an existing service is only changed once the config passed
+    differs = valid_f.result()  # a config haproxy refuses stops here: service and haproxy left as they were
+    # the haproxy container (DNS layout) starts while the service is created and converges: it resolves
+    # tasks.<service> as the tasks appear
+    container_f = None
+    if lb is None:
+        if differs:
+            install_container_config(lb_docker, cfg_dir, text)
+        container_f = ensure_haproxy_container.submit(lb_docker, hx.container_name(params.service), image_id,
+                                                      inv.network, cfg_dir, [port, stats_port], differs)
     if plan.action == "create":
         create_swarm_service(anchor, spec, registry, labels)
         changed.append(f"created service {params.service}")
-    differs = valid_f.result()  # a config haproxy refuses stops here: haproxy (and an existing service) untouched
-    if plan.action == "recreate":
+    elif plan.action == "recreate":
         remove_swarm_service(anchor, params.service)
         create_swarm_service(anchor, spec, registry, labels)
         changed.append(f"recreated service {params.service}")
@@ -230,22 +244,19 @@ def deploy_swarm_service(params: DeploySwarmServiceParams) -> dict[str, object]:
             install_haproxy_config(lb, text)
             reload_haproxy(lb)
             changed.append(f"haproxy config installed and reloaded on {lb.name}")
-    else:
-        if differs:
-            install_container_config(lb_docker, cfg_dir, text)
-        did = ensure_haproxy_container(lb_docker, hx.container_name(params.service), image_id, inv.network,
-                                       cfg_dir, [port, stats_port], differs)
+    elif container_f is not None:
+        did = container_f.result()
         if did != "unchanged":
             changed.append(f"haproxy container {did} on {lb_docker.name}")
     conv = wait_for_service(anchor, params.service, plan.spec_hash, list(params.constraints),
                             params.convergence_timeout_s)
     backends = wait_for_backends_up(stats_url, expected_backends, 60.0)
     rows = [{"server": s.name, "address": s.addr, "status": s.status, "check": s.check_status} for s in backends]
-    create_table_artifact(key="swarm-haproxy-backends", table=rows,
+    bg.submit(create_table_artifact, key="swarm-haproxy-backends", table=rows,
                           description=f"haproxy backends of {params.service} ({layout.name} layout): all UP")
     seconds = round(time.monotonic() - t0, 2)
-    create_markdown_artifact(
-        key="swarm-deploy-summary", description="deploy-swarm-service summary",
+    bg.submit(
+        create_markdown_artifact, key="swarm-deploy-summary", description="deploy-swarm-service summary",
         markdown=f"## `{params.service}` deployed\n\n* layout: {layout.name} ({layout.reason})\n"
                  f"* changed: {'; '.join(changed) or 'nothing (converged)'}\n"
                  f"* verified: {conv.running}/{conv.desired} tasks running, {len(backends)} haproxy backends UP\n"

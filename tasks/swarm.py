@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextvars
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from prefect import get_run_logger, task
@@ -45,6 +46,28 @@ def load_blocks(wanted: list[tuple[type[Block], str]]) -> dict[tuple[type[Block]
 
     with ThreadPoolExecutor(max_workers=min(8, len(unique) or 1)) as pool:
         return dict(zip(unique, pool.map(load, unique), strict=True))
+
+
+class Background:
+    """Side calls that need not hold up the flow (artifact publishing: one API round-trip each) on threads, each
+    in a copy of the caller's context (the artifact then belongs to the flow run). Leaving the ``with`` block
+    waits for all of them and re-raises the first error (unless the block itself raised)."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="powerops-bg")
+        self._futures: list[Future[Any]] = []
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
+        self._futures.append(self._pool.submit(contextvars.copy_context().run, fn, *args, **kwargs))
+
+    def __enter__(self) -> Background:
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self._pool.shutdown(wait=True)
+        if exc_type is None:
+            for f in self._futures:
+                f.result()
 
 
 def load_docker_hosts(names: list[str]) -> dict[str, DockerHost]:
@@ -320,15 +343,15 @@ def wait_for_service(anchor: DockerHost, name: str, expected_hash: str | None, c
 @task(cache_policy=NO_CACHE, task_run_name="write site content on {host.name}")
 def write_site_content(host: DockerHost, directory: str, files: dict[str, str]) -> list[str]:
     """The service's site content (the seed bind-mounts an NFS directory); only differing files are written."""
-    conn = host.ssh.connect()
-    conn.run(["mkdir", "-p", directory])
-    changed = []
-    for name, text in sorted(files.items()):
+    for name in files:
         if "/" in name or name.startswith("."):
             raise InvalidInput(f"site file name {name!r} must be a plain file name")
-        if conn.write_file(f"{directory}/{name}", text.encode(), 0o644):
-            changed.append(name)
-    return changed
+    conn = host.ssh.connect()
+    if not files:
+        conn.run(["mkdir", "-p", directory])
+    # write_file creates the directory itself when a file is new: no separate mkdir round-trip
+    return [name for name, text in sorted(files.items())
+            if conn.write_file(f"{directory}/{name}", text.encode(), 0o644)]
 
 
 @task(cache_policy=NO_CACHE, task_run_name="read nodes from {anchor.name}")
