@@ -86,6 +86,8 @@ def test_good_ticket_then_duplicate(svc: Any) -> None:
     assert r.status_code == 201, r.text
     body = r.json()
     assert body["duplicate"] is False and body["ui_url"] == f"http://ui/runs/flow-run/{body['flow_run_id']}"
+    timing = dict(p.strip().split(";dur=") for p in r.headers["server-timing"].split(","))
+    assert set(timing) == {"prefect-api", "service"} and all(float(v) >= 0 for v in timing.values())
     run = backend.runs[body["flow_run_id"]]
     assert run.parameters["ops"] == {"ticket_id": "CHG100", "requester": "alice"}
     assert run.parameters["params"]["lpar"] == "l1"
