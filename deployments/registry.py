@@ -171,6 +171,13 @@ PROCEDURES: tuple[Procedure, ...] = (
               approval=ApprovalRule(always=True, reason="installs NovaLink on partitions (their disks are "
                                     "overwritten)"),
               tags=("novalink", "disruptive")),
+    Procedure("novalink-post-install", "flows.novalink_post_install:novalink_post_install",
+              "flows.novalink_post_install:NovaLinkPostInstallParams",
+              "After a NovaLink install: pvm/rsct sources from the site mirror, packages, NTP/DNS, pvm-backup "
+              "check, optional PowerVC registration.",
+              locks=(LockTarget("novalink-host", ("post_install.novalink_ssh",),
+                                blocks=(("post_install.novalink_ssh", SSH),)),), plan_overrides=DRY,
+              tags=("novalink",)),
     Procedure("serve-mirrors", "flows.serve_mirrors:serve_mirrors", "flows.serve_mirrors:ServeMirrorsParams",
               "Serve the mirrors over HTTP from the mirror host.",
               locks=(LockTarget("mirror-host", ("mirror_host_block",), blocks=(("mirror_host_block", "powerops-mirror-host"),)),), plan_overrides=DRY, tags=("mirror",)),

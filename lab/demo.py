@@ -115,7 +115,9 @@ def run_novalink(lab: LabContext) -> list[str]:
     import lab.netboot as nb
     from core.novalink.model import InstallMedia, NovaLinkPartition
     from flows.novalink_netboot_install import NovaLinkNetbootParams, novalink_netboot_install
+    from flows.novalink_post_install import PostInstallParams
     from flows.prepare_novalink_install import PrepareNovaLinkParams
+    from lab.netboot import novalink_host
 
     path = lab.state_dir / "novalink-admin-password"
     if not path.exists():
@@ -131,13 +133,27 @@ def run_novalink(lab: LabContext) -> list[str]:
         media=InstallMedia(name=nb.MEDIA_NAME, installer="debian-installer"),
         admin_password_secret="lab-novalink-admin-password", partitions=[part])  # noqa: S106 - a block name
     try:
+        # the lab cannot run the installer itself (no POWER kernel of NovaLink): the post-install step goes to
+        # the lab's stand-in of the installed host (a chrooted Debian over SSH, docs/novalink.md)
+        post = PostInstallParams(novalink_ssh={nb.LPAR_NAME: "lab-novalink-host-ssh"},
+                                 mirror_url=novalink_host.mirror_url(nb.INST_IP), rsct_key="rsct-gpg-pub.key")
         out = novalink_netboot_install(NovaLinkNetbootParams(prepare=prepare, hmc=nb.hmc_block_name(),
-                                                             goal="config_fetched", deadline_s=900.0))
+                                                             goal="config_fetched", deadline_s=900.0,
+                                                             post_install=post))
     finally:
         nb.stop_partition(lab)
     timeline = dict(out["timelines"][nb.LPAR_NAME])  # type: ignore[index]
     return [f"{nb.LPAR_NAME} netbooted: " + ", ".join(
-        f"{k} {v:.0f}s" for k, v in timeline.items() if isinstance(v, int | float))]
+        f"{k} {v:.0f}s" for k, v in timeline.items() if isinstance(v, int | float)),
+        _post_install_line(out["post_install"], nb.LPAR_NAME)]
+
+
+def _post_install_line(post: object, lpar: str) -> str:
+    res = post.get(lpar, {}) if isinstance(post, dict) else {}
+    missing = res.get("missing_backup_entries") or []
+    return (f"{lpar} post-install: changed {', '.join(res.get('changed') or []) or 'nothing'}; installed "
+            f"{', '.join(res.get('installed') or []) or 'nothing new'}; pvm-backup crontab "
+            + ("complete" if not missing else "MISSING " + "; ".join(missing)))
 
 
 def run_powervc(lab: LabContext) -> list[str]:

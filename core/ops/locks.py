@@ -29,7 +29,8 @@ class LockTarget:
     """One kind of target: its key is ``lock:<kind>:<value of field 1>:<value of field 2>...``.
 
     A field path may be dotted (``prepare.install_server``). A field holding a list gives one key per element
-    (``targets`` = several hosts: each host is locked). Empty/None values give no key.
+    (``targets`` = several hosts: each host is locked), a mapping one key per value (``novalink_ssh`` =
+    partition -> SSH block: each host is locked). Empty/None values give no key.
     """
 
     kind: str
@@ -48,6 +49,13 @@ def get_path(data: Any, path: str) -> Any:
         if cur is None:
             return None
     return cur
+
+
+def _items(value: Any) -> list[Any]:
+    """The values a field contributes to keys: a list's elements, a mapping's values, else the value itself."""
+    if isinstance(value, Mapping):
+        return list(value.values())
+    return list(value) if isinstance(value, list | tuple) else [value]
 
 
 def _clean(value: Any) -> str:
@@ -70,7 +78,7 @@ def block_refs(targets: tuple[LockTarget, ...] | list[LockTarget], params: Any) 
     for t in targets:
         for f, slug in t.blocks:
             v = get_path(data, f)
-            for item in v if isinstance(v, list | tuple) else [v]:
+            for item in _items(v):
                 if item not in (None, "") and (slug, str(item)) not in refs:
                     refs.append((slug, str(item)))
     return refs
@@ -116,10 +124,10 @@ def derive_lock_keys(targets: tuple[LockTarget, ...] | list[LockTarget], params:
         values: list[list[str]] = [[]]
         for f in t.fields:
             v = get_path(data, f)
-            if v is None or v == "" or v == []:
+            items = [i for i in _items(v) if i not in (None, "")]
+            if not items:
                 values = []
                 break
-            items = list(v) if isinstance(v, list | tuple) else [v]
             slug = t.block_slug(f)
             if slug is not None:
                 items = [ident for i in items if i not in (None, "")

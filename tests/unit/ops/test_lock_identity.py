@@ -61,3 +61,13 @@ def test_block_refs_lists_each_block_once_including_lists_and_dotted_paths() -> 
     keys = derive_lock_keys([hosts], {"targets": ["a", "b"]},
                             {("powerops-ssh-target", "a"): ["h:22"], ("powerops-ssh-target", "b"): ["h:22"]})
     assert keys == ["lock:host:h:22"]
+
+
+def test_post_install_locks_each_installed_host_named_in_the_partition_map() -> None:
+    post = get("novalink-post-install")
+    params = {"partitions": [], "post_install": {"novalink_ssh": {"nova1": "nl-a", "nova2": "nl-b"}}}
+    assert block_refs(post.locks, params) == [("powerops-ssh-target", "nl-a"), ("powerops-ssh-target", "nl-b")]
+    idents = {("powerops-ssh-target", "nl-a"): ["10.0.0.81:22"], ("powerops-ssh-target", "nl-b"): ["10.0.0.82:22"]}
+    assert derive_lock_keys(post.locks, params, idents) == ["lock:novalink-host:10.0.0.81:22",
+                                                           "lock:novalink-host:10.0.0.82:22"]
+    assert derive_lock_keys(post.locks, {"post_install": {"novalink_ssh": {}}}) == []
