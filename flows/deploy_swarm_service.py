@@ -7,6 +7,11 @@ through Docker's DNS (service in ``dnsrr`` mode). The layout follows what the cl
 and the flow says which was chosen. haproxy's config is rendered, checked with the real ``haproxy -c -f``,
 installed, reloaded gracefully, and every backend must be UP in the stats CSV.
 A re-run on a converged service plans nothing and changes nothing.
+
+Concurrency (bring-up speed): blocks load together; the site content is written while the facts are read;
+IPVS (which decides the layout) is read first, with the swarm, the live service and the images; the haproxy
+config is checked while the image is pre-pulled where missing; once it passed, the haproxy container (DNS
+layout) starts while the service is created and converges; artifacts are published in the background.
 """
 
 from __future__ import annotations

@@ -1,10 +1,12 @@
 """The three swarm flows for real on the lab: 3-node swarm (sw1 manager, sw2 + sw3 workers) and lb1.
 
-Order matters (one swarm for the module): bootstrap (dry run, apply, re-run, foreign node), deploy global with the
-seed layout (haproxy on lb1), proof of the spread, a config haproxy refuses, deploy replicated with DNS
-discovery (haproxy container on the overlay), drill refusals, the drill itself; last, a node of another swarm
-(last because an engine that leaves and rejoins keeps stale overlay gossip keys for a while: dockerd logs
-"No installed keys could decrypt the message" and the overlay DNS misses that node's tasks)."""
+Order matters (one swarm for the module): bootstrap (dry run, apply, re-run); roles (promote both workers, the
+demote task's live quorum check with a manager cut off, demote back with confirm) - before any service, so no
+task is moved; deploy global with the seed layout (haproxy on lb1), proof of the spread, the seed layout's
+node-loss drill; a config haproxy refuses; deploy replicated with DNS discovery (haproxy container on the
+overlay), drill refusals, a deploy that cannot converge, the DNS drill; last, a node of another swarm (last
+because an engine that leaves and rejoins keeps stale overlay gossip keys for a while: dockerd logs "No
+installed keys could decrypt the message" and the overlay DNS misses that node's tasks)."""
 
 from __future__ import annotations
 
