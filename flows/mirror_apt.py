@@ -1,5 +1,8 @@
 """Flow ``mirror-apt``: mirror a slice of an apt repository (apt-mirror's job), verified and published atomically.
 
+Large arguments (the package list, the tree) are passed to tasks with ``quote``: Prefect would otherwise walk
+every one of their entries twice per task call (parameter introspection; 2 s for 10,000 packages).
+
 Steps: fetch InRelease/Release of each suite -> stop early if they are byte-identical to the published ones
 -> verify signatures with gpgv -> fetch the index files the signed Release lists -> compute the package set ->
 download what the pool lacks (size + SHA256 checked, resumable) -> stage a snapshot of hard links ->
@@ -11,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.utilities.annotations import quote
 from pydantic import BaseModel, Field
 
 from blocks.mirror import upstream_ca
@@ -108,11 +112,11 @@ def mirror_apt(params: MirrorAptParams) -> dict[str, Any]:
     index_files = [f for s, rel in releases.items() for f in select_index_files(rel, s, spec)]
     current = read_published_manifest(stores.local)
     if params.verify_existing and current:
-        verify_pool_objects(stores.local, current)
+        verify_pool_objects(stores.local, quote(current))
 
     present = list_pool_objects(stores.local)
     idx_plan = plan_sync({f.path: f.entry for f in index_files}, present, None)
-    idx_report = download_files(stores.local, upstream, idx_plan.downloads, params.concurrency,
+    idx_report = download_files(stores.local, upstream, quote(idx_plan.downloads), params.concurrency,
                                 optional=[f.path for f in index_files], label="indexes",
                                 skipped=idx_plan.reused_files, ca_pem=ca_pem)
     require_no_failures(idx_report, f"mirror {name} indexes")
@@ -132,15 +136,15 @@ def mirror_apt(params: MirrorAptParams) -> dict[str, Any]:
 
     sid = snapshot_id(snapshot_timestamp(), spec_digest({"tree": stamp.upstream, "n": len(tree)}))
     stage = prepare_snapshot(stores.local, sid)
-    report: DownloadReport = download_files(stores.local, upstream, plan.downloads, params.concurrency,
+    report: DownloadReport = download_files(stores.local, upstream, quote(plan.downloads), params.concurrency,
                                             label="packages", skipped=plan.reused_files, stage=stage,
                                             ca_pem=ca_pem)
     require_no_failures(report, f"mirror {name}")
-    build_snapshot(stores.local, sid, tree, stamp)
+    build_snapshot(stores.local, sid, quote(tree), stamp)
     publish_snapshot(stores.local, sid)
     pushed: dict[str, int] = {}
     if stores.remote is not None:
-        pushed = push_snapshot(stores.local, stores.remote, sid, tree)
+        pushed = push_snapshot(stores.local, stores.remote, sid, quote(tree))
         publish_snapshot(stores.remote, sid)
     pruned: dict[str, int] = {}
     if params.remove_unreferenced:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.utilities.annotations import quote
 from pydantic import BaseModel, Field
 
 from blocks.mirror import upstream_ca
@@ -77,11 +78,11 @@ def mirror_yum(params: MirrorYumParams) -> dict[str, Any]:
     tree: dict[str, FileEntry] = store_metadata_files(stores.local, meta)
     current = read_published_manifest(stores.local)
     if params.verify_existing and current:
-        verify_pool_objects(stores.local, current)
+        verify_pool_objects(stores.local, quote(current))
 
     md_tree = {r.href: r.entry for r in repodata}
     md_plan = plan_sync(md_tree, list_pool_objects(stores.local), None)
-    md_report = download_files(stores.local, upstream, md_plan.downloads, params.concurrency, label="metadata",
+    md_report = download_files(stores.local, upstream, quote(md_plan.downloads), params.concurrency, label="metadata",
                                skipped=md_plan.reused_files, ca_pem=ca_pem)
     require_no_failures(md_report, f"mirror {name} metadata")
     tree.update(md_tree)
@@ -94,16 +95,16 @@ def mirror_yum(params: MirrorYumParams) -> dict[str, Any]:
     publish_plan_artifact("yum", name, plan, params.dry_run)
     if params.dry_run:
         return {"changed": False, "dry_run": True, **plan.summary()}
-    report = download_files(stores.local, upstream, plan.downloads, params.concurrency, label="packages",
+    report = download_files(stores.local, upstream, quote(plan.downloads), params.concurrency, label="packages",
                             skipped=plan.reused_files, ca_pem=ca_pem)
     require_no_failures(report, f"mirror {name}")
 
     sid = snapshot_id(snapshot_timestamp(), stamp.upstream["repomd"])
-    build_snapshot(stores.local, sid, tree, stamp)
+    build_snapshot(stores.local, sid, quote(tree), stamp)
     publish_snapshot(stores.local, sid)
     pushed: dict[str, int] = {}
     if stores.remote is not None:
-        pushed = push_snapshot(stores.local, stores.remote, sid, tree)
+        pushed = push_snapshot(stores.local, stores.remote, sid, quote(tree))
         publish_snapshot(stores.remote, sid)
     if params.remove_unreferenced:
         prune_mirror(stores.local, params.keep_snapshots)
