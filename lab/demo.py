@@ -35,6 +35,7 @@ def ensure_demo_secret(lab: LabContext) -> str:
 def run_foundation(lab: LabContext) -> list[str]:
     from flows.build_app_image import AppImageParams, build_app_image_flow
     from flows.build_base_image import BaseImageParams, build_base_image
+    from flows.registry_gc import RegistryGcParams, RetentionRuleParams, registry_gc
     from flows.stand_up_registry import RegistryParams, stand_up_registry
 
     secret = ensure_demo_secret(lab)
@@ -45,10 +46,13 @@ def run_foundation(lab: LabContext) -> list[str]:
     whoami = build_app_image_flow(AppImageParams(
         app="whoami", base_image=BASE_TAG, build_host="lab-build", target_host="lab-dock1",
         tag="powerops/whoami:1", push_to="lab-registry"))
+    gc = registry_gc(RegistryGcParams(registry_host="lab-dock1", registry="lab-registry",
+                                      rules=[RetentionRuleParams(repositories="*", keep=3)]))  # dry run
     return [f"base image {base['tag']}: {base['action']} ({base['seconds']}s)",
             f"registry {reg['address']}: {', '.join(map(str, reg['applied'])) or 'unchanged'}; "
             f"catalog {reg['catalog']} ({reg['seconds']}s)",
-            f"whoami image: {whoami['action']}, pushed {whoami['pushed']}"]
+            f"whoami image: {whoami['action']}, pushed {whoami['pushed']}",
+            f"registry-gc (dry run): {_short(gc, ('tags_read', 'tags_to_delete', 'bytes_before', 'blobs_unreferenced_now'))}"]
 
 
 def run_swarm(lab: LabContext) -> list[str]:
