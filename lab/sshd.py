@@ -50,6 +50,16 @@ def pid_alive(pidfile: Path) -> int | None:
     return pid
 
 
+def wait_for_pidfile(pidfile: Path, what: str, log: Path, attempts: int = 50) -> int:
+    """The PID a freshly started daemon wrote, once it is alive; else a clear error naming its log."""
+    for _ in range(attempts):
+        pid = pid_alive(pidfile)
+        if pid:
+            return pid
+        time.sleep(0.1)
+    raise RuntimeError(f"{what} did not start; see {log}")
+
+
 def private_mount_script(mounts: Mapping[str, Path]) -> str:
     """Shell lines that give a lab host its own copy of machine directories (run inside its mount namespace)."""
     lines = []
@@ -106,12 +116,7 @@ def ensure_sshd(lab: LabContext, node: str, ip: str, env: Mapping[str, str] | No
         subprocess.run(netns.exec_argv(node, ["sh", "-c", script, "sh", *sshd_argv]), check=True)
     else:
         subprocess.run(netns.exec_argv(node, sshd_argv), check=True)
-    for _ in range(50):
-        pid = pid_alive(pidfile)
-        if pid:
-            return pid
-        time.sleep(0.1)
-    raise RuntimeError(f"sshd for lab node {node} did not start; see {d / 'sshd.log'}")
+    return wait_for_pidfile(pidfile, f"sshd for lab node {node}", d / "sshd.log")
 
 
 def stop_sshd(lab: LabContext, node: str) -> None:

@@ -28,13 +28,12 @@ import signal
 import subprocess
 import tarfile
 import textwrap
-import time
 from pathlib import Path
 
 from lab import netns
 from lab.context import LabContext
 from lab.netboot import rootfs
-from lab.sshd import ensure_client_key, ensure_host_key, pid_alive
+from lab.sshd import ensure_client_key, ensure_host_key, pid_alive, wait_for_pidfile
 
 HOST_NODE = "nlhost"
 HOST_IP = f"{netns.PREFIX}.81"
@@ -268,12 +267,7 @@ def ensure_host(lab: LabContext) -> int:
     Path("/run/sshd").mkdir(exist_ok=True)
     subprocess.run(netns.exec_argv(HOST_NODE, ["/usr/sbin/sshd", "-f", str(cfg), "-E", str(d / "sshd.log")]),
                    check=True)
-    for _ in range(50):
-        pid = pid_alive(pidfile)
-        if pid:
-            return pid
-        time.sleep(0.1)
-    raise RuntimeError(f"sshd of {HOST_NODE} did not start; see {d / 'sshd.log'}")
+    return wait_for_pidfile(pidfile, f"sshd of {HOST_NODE}", d / "sshd.log")
 
 
 def stop_host_sshd(lab: LabContext) -> None:
