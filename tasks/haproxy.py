@@ -153,16 +153,28 @@ def validate_haproxy_config_in_image(host: DockerHost, image: str, cfg_dir: str,
     conn = host.ssh.connect()
     conn.write_file(f"{cfg_dir}/haproxy.cfg.candidate", text.encode(), 0o644)
     with host.client() as client:
+        # create/start/wait/remove on the low-level API, haproxy's output read only when it refuses: what
+        # ``docker run --rm`` costs, where docker-py's containers.run adds an inspect and a followed log stream
+        # (each a new connection through the SSH tunnel: ~0.8 s against ~0.4 s measured on the lab swarm)
+        api = client.api
+        cid = ""
         try:
-            client.containers.run(image, ["haproxy", "-c", "-f", f"{CONTAINER_CFG_DIR}/haproxy.cfg.candidate"],
-                                  remove=True, network_disabled=True,
-                                  volumes={cfg_dir: {"bind": CONTAINER_CFG_DIR, "mode": "ro"}})
-        except docker.errors.ContainerError as exc:
-            err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else str(exc.stderr)
-            raise HaproxyError(f"{host.name}: haproxy -c refused the new config (nothing installed): "
-                               f"{err.strip()[-800:]}") from exc
+            hc = api.create_host_config(network_mode="none",
+                                        binds={cfg_dir: {"bind": CONTAINER_CFG_DIR, "mode": "ro"}})
+            cid = api.create_container(image, ["haproxy", "-c", "-f", f"{CONTAINER_CFG_DIR}/haproxy.cfg.candidate"],
+                                       host_config=hc, labels={"org.powerops.role": "haproxy-check"})["Id"]
+            api.start(cid)
+            status = int(api.wait(cid)["StatusCode"])
+            if status != 0:
+                out = api.logs(cid, stdout=True, stderr=True).decode(errors="replace")
+                raise HaproxyError(f"{host.name}: haproxy -c refused the new config (nothing installed): "
+                                   f"{out.strip()[-800:]}")
         except docker.errors.APIError as exc:
             raise DockerError(host.name, f"haproxy -c in {image} failed: {exc.explanation or exc}") from exc
+        finally:
+            if cid:
+                with contextlib.suppress(docker.errors.APIError):
+                    api.remove_container(cid, force=True)
     return conn.read_file(f"{cfg_dir}/haproxy.cfg") != text.encode()
 
 

@@ -24,7 +24,7 @@ from flows.bootstrap_swarm import BootstrapSwarmParams, bootstrap_swarm
 from flows.deploy_swarm_service import DeploySwarmServiceParams, deploy_swarm_service
 from flows.prove_swarm_service import ProveSwarmServiceParams, prove_swarm_service
 from lab import swarm as lab_swarm
-from tasks.haproxy import validate_haproxy_config
+from tasks.haproxy import validate_haproxy_config, validate_haproxy_config_in_image
 from tasks.swarm import set_node_role
 from tests.lab.swarm.conftest import BASE
 
@@ -210,6 +210,21 @@ def test_deploy_replicated_dns_layout_and_drill_refusals(swarm):
     assert all(s == "active" for s in lab_swarm.swarm_states(swarm["lab"]).values())
     down = _docker("sw1", "node", "ls", "--format", "{{.Hostname}} {{.Status}}").stdout.split("\n")
     assert all(line.endswith("Ready") for line in down if line)
+
+
+def test_haproxy_in_the_image_refuses_a_bad_config_and_leaves_no_container(swarm):
+    """The DNS layout's check runs the image's own haproxy -c in a throwaway container (after the DNS deploy)."""
+    sw1 = DockerHost.load("lab-sw1")
+    cfg_dir = f"/etc/powerops/haproxy/sw1-{SERVICE}"
+    live = sw1.ssh.connect().read_file(f"{cfg_dir}/haproxy.cfg")
+    assert live is not None
+    with pytest.raises(HaproxyError, match="(?s)haproxy -c refused the new config .*nowhere"):
+        validate_haproxy_config_in_image.fn(sw1, "powerops/haproxy:2.6", cfg_dir,
+                                            "frontend x\n    bind *:80\n    default_backend nowhere\n")
+    assert validate_haproxy_config_in_image.fn(sw1, "powerops/haproxy:2.6", cfg_dir, live.decode()) is False
+    assert sw1.ssh.connect().read_file(f"{cfg_dir}/haproxy.cfg") == live
+    left = _docker("sw1", "ps", "-a", "--filter", "label=org.powerops.role=haproxy-check", "--format", "{{.ID}}")
+    assert left.returncode == 0 and left.stdout.strip() == ""
 
 
 def test_deploy_that_cannot_converge_names_the_tasks_and_why(swarm):
