@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -33,20 +34,28 @@ def _free_port() -> int:
 
 
 def baseline(lab, mirror: str) -> float:  # type: ignore[no-untyped-def]
+    """The hand procedure as one ssh command line, the way an admin types it (a remote shell script on
+    purpose: that is the baseline). The host key is checked against the lab's own key, as the flow does."""
     from lab.netboot import novalink_host as h
+    from lab.sshd import host_public_key
 
     key = subprocess.run(["gpg", "--dearmor"], input=(h.mirror_root(lab) / "nova/debian" / h.PVM_KEY).read_bytes(),
                          capture_output=True, check=True).stdout
+    pvm = shlex.quote(f"deb {mirror}/nova/debian {h.PVM_SUITE} non-free")
+    rsct = shlex.quote(f"deb {mirror}/rsct/ubuntu {h.RSCT_SUITE} main")
     script = (f"cat > /etc/apt/trusted.gpg.d/powerops-pvm.gpg && "
-              f"echo 'deb {mirror}/nova/debian {h.PVM_SUITE} non-free' > /etc/apt/sources.list.d/pvm.list && "
-              f"echo 'deb {mirror}/rsct/ubuntu {h.RSCT_SUITE} main' > /etc/apt/sources.list.d/rsct.list && "
+              f"echo {pvm} > /etc/apt/sources.list.d/pvm.list && "
+              f"echo {rsct} > /etc/apt/sources.list.d/rsct.list && "
               "apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
               "pvm-novalink rsct.core rsct.basic >/dev/null && crontab -l | grep -c pvm-backup")
-    t = time.monotonic()
-    subprocess.run(["ssh", "-i", str(lab.client_key_path), "-o", "StrictHostKeyChecking=no", "-o",
-                    "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", f"root@{h.HOST_IP}", script],
-                   input=key, check=True, capture_output=True)
-    return time.monotonic() - t
+    with tempfile.NamedTemporaryFile("w", prefix="powerops-bench-known-hosts-") as known:
+        known.write(f"{h.HOST_IP} {host_public_key(lab, h.HOST_NODE)}\n")
+        known.flush()
+        t = time.monotonic()
+        subprocess.run(["ssh", "-i", str(lab.client_key_path), "-o", "StrictHostKeyChecking=yes", "-o",
+                        f"UserKnownHostsFile={known.name}", "-o", "LogLevel=ERROR", f"root@{h.HOST_IP}", script],
+                       input=key, check=True, capture_output=True)
+        return time.monotonic() - t
 
 
 def main() -> None:

@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from seams.ssh import CommandResult
 from tests.lab.novalink.conftest import partition
 
 pytestmark = pytest.mark.lab
@@ -50,14 +50,14 @@ def _dpkg_installed(root: Path) -> dict[str, str]:
     return out
 
 
-def _ssh(argv: list[str]) -> subprocess.CompletedProcess[str]:
+def _ssh(argv: list[str]) -> CommandResult:
+    """A command on the installed-host stand-in through the project's SSH seam (host key verified)."""
     from lab.context import LabContext
     from lab.netboot import novalink_host
 
     lab = LabContext()
-    return subprocess.run(["ssh", "-i", str(lab.client_key_path), "-o", "StrictHostKeyChecking=no",
-                           "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
-                           f"root@{novalink_host.HOST_IP}", *argv], capture_output=True, text=True, timeout=120)
+    return lab.ssh_target(novalink_host.HOST_NODE, novalink_host.HOST_IP).connect().run(argv, check=False,
+                                                                                      timeout=120)
 
 
 def test_unsigned_mirror_is_refused(host):
@@ -114,10 +114,10 @@ def test_missing_backup_entries_fail_the_flow(host):
     from core.novalink.errors import VerificationFailed
     from flows.novalink_post_install import novalink_post_install
 
-    assert _ssh(["crontab", "-r"]).returncode == 0
+    assert _ssh(["crontab", "-r"]).ok
     try:
         with pytest.raises(VerificationFailed) as err:
             novalink_post_install(_params())
         assert str(err.value).count("pvm-backup --type") == 4
     finally:  # put back what pvm-core installed (later tests use this host)
-        assert _ssh(["crontab", "/usr/share/pvm-core/pvm-backup.crontab"]).returncode == 0
+        assert _ssh(["crontab", "/usr/share/pvm-core/pvm-backup.crontab"]).ok
