@@ -24,10 +24,10 @@ from blocks.registry import RegistryTarget
 from core import registry as reg
 from core.errors import PowerOpsError
 from tasks.registry import (
-    _probe,
     ensure_registry_image,
     install_registry_ca,
     login_registry,
+    probe_registry,
     prune_registry_releases,
     pull_image,
     push_image,
@@ -99,7 +99,7 @@ def stand_up_registry(params: RegistryParams) -> dict[str, object]:
             prune_registry_releases(host, spec, release)
         logger.info("registry %s: applied %s", address, "; ".join(a for a, _ in plan.actions))
     else:
-        ok, detail = _probe(address, plan.material.ca.cert_pem)
+        ok, detail = probe_registry(address, plan.material.ca.cert_pem)
         if not ok:
             logger.warning("registry %s runs but is not healthy (%s): recreating it", address, detail)
             replace_registry_container(host, spec, image_id, release, plan.material.ca.cert_pem)

@@ -109,7 +109,7 @@ def ensure_registry_image(host: DockerHost, spec: reg.RegistrySpec, base_image: 
         return str(call(host.name, f"inspect {spec.image}", lambda: client.images.get(spec.image)).id)
 
 
-def _probe(address: str, ca_pem: str) -> tuple[bool, str]:
+def probe_registry(address: str, ca_pem: str) -> tuple[bool, str]:
     try:
         with http_client(ca_pem, timeout=3) as c:
             r = c.get(f"https://{address}/v2/")
@@ -171,7 +171,7 @@ def replace_registry_container(host: DockerHost, spec: reg.RegistrySpec, image_i
         deadline = time.monotonic() + health_timeout
         detail = ""
         while time.monotonic() < deadline:
-            ok, detail = _probe(spec.address, ca_pem)
+            ok, detail = probe_registry(spec.address, ca_pem)
             if ok:
                 break
             container.reload()

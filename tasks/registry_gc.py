@@ -18,7 +18,7 @@ from core import registry_gc as gc
 from core.errors import RegistryError
 from seams.docker import call
 from seams.http import http_client
-from tasks.registry import _probe
+from tasks.registry import probe_registry
 
 CONFIG_IN_CONTAINER = "/etc/docker/registry/config.yml"
 DATA_IN_CONTAINER = "/var/lib/registry"
@@ -151,7 +151,7 @@ def start_registry(host: DockerHost, address: str, ca_pem: str, timeout: float =
     deadline = time.monotonic() + timeout
     detail = ""
     while time.monotonic() < deadline:
-        ok, detail = _probe(address, ca_pem)
+        ok, detail = probe_registry(address, ca_pem)
         if ok:
             return detail
         time.sleep(0.5)
