@@ -21,10 +21,8 @@ What the lab has instead (stand-ins, said plainly):
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import tarfile
 import textwrap
@@ -33,7 +31,7 @@ from pathlib import Path
 from lab import netns
 from lab.context import LabContext
 from lab.netboot import rootfs
-from lab.sshd import ensure_client_key, ensure_host_key, pid_alive, wait_for_pidfile
+from lab.sshd import ensure_client_key, ensure_host_key, pid_alive, stop_sshd, wait_for_pidfile
 
 HOST_NODE = "nlhost"
 HOST_IP = f"{netns.PREFIX}.81"
@@ -262,21 +260,12 @@ def ensure_host(lab: LabContext) -> int:
     pid = pid_alive(pidfile)
     if pid and cfg.exists() and cfg.read_text() == text:
         return pid
-    stop_host_sshd(lab)
+    stop_sshd(lab, HOST_NODE)
     cfg.write_text(text)
     Path("/run/sshd").mkdir(exist_ok=True)
     subprocess.run(netns.exec_argv(HOST_NODE, ["/usr/sbin/sshd", "-f", str(cfg), "-E", str(d / "sshd.log")]),
                    check=True)
     return wait_for_pidfile(pidfile, f"sshd of {HOST_NODE}", d / "sshd.log")
-
-
-def stop_host_sshd(lab: LabContext) -> None:
-    pidfile = lab.node_dir(HOST_NODE) / "sshd.pid"
-    pid = pid_alive(pidfile)
-    if pid:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    pidfile.unlink(missing_ok=True)
 
 
 def up(lab: LabContext) -> None:
@@ -285,7 +274,7 @@ def up(lab: LabContext) -> None:
 
 
 def down(lab: LabContext) -> None:
-    stop_host_sshd(lab)
+    stop_sshd(lab, HOST_NODE)
     netns.remove_node(HOST_NODE)
     shutil.rmtree(host_root(lab), ignore_errors=True)
     shutil.rmtree(mirror_root(lab), ignore_errors=True)
