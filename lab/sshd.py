@@ -40,12 +40,12 @@ def host_public_key(lab: LabContext, node: str) -> str:
 
 
 def pid_alive(pidfile: Path) -> int | None:
-    if not pidfile.exists():
-        return None
+    """The PID in ``pidfile`` if that process lives. The file may vanish under us (qemu's ``-pidfile``
+    removes it as the process exits), so a missing file is "not alive", never an error."""
     try:
         pid = int(pidfile.read_text().strip())
         os.kill(pid, 0)
-    except (ValueError, ProcessLookupError):
+    except (OSError, ValueError):
         return None
     return pid
 

@@ -43,6 +43,7 @@ from typing import Any
 from lab import netns
 from lab.context import LabContext
 from lab.hmc_sim import model as M
+from lab.sshd import pid_alive
 
 REPO = Path(__file__).resolve().parents[2]
 HMC_NODE = "hmc1"
@@ -151,15 +152,6 @@ def _hyper_pidfile(lab: LabContext) -> Path:
     return state_dir(lab) / "hypervisor.pid"
 
 
-def _alive(pidfile: Path) -> int | None:
-    try:
-        pid = int(pidfile.read_text().strip())
-        os.kill(pid, 0)
-    except (OSError, ValueError):
-        return None
-    return pid
-
-
 def _spawn(argv: list[str], pidfile: Path, logfile: Path) -> int:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
@@ -194,14 +186,14 @@ def up(lab: LabContext) -> None:
         netns.ensure_node(node, ip, hosts)
         key = ensure_host_key(lab, node)
         pf = _pidfile(lab, node)
-        if _alive(pf):
+        if pid_alive(pf):
             continue
         argv = netns.exec_argv(node, [py, "-m", "lab.hmc_sim", "serve", "--role", role, "--node", node,
                                       "--ip", ip, "--state", str(state_dir(lab)), "--host-key", str(key),
                                       "--authorized", str(lab.state_dir / "ssh" / "authorized_keys")])
         _spawn(argv, pf, lab.node_dir(node) / "hmcsim.log")
     hp = _hyper_pidfile(lab)
-    if not _alive(hp):
+    if not pid_alive(hp):
         _spawn([py, "-m", "lab.hmc_sim", "hypervisor", "--state", str(state_dir(lab))], hp,
                state_dir(lab) / "hypervisor.log")
     _wait_port(HMC_NODE, NODES[HMC_NODE][1])
@@ -212,12 +204,12 @@ def up(lab: LabContext) -> None:
 
 
 def _kill(pidfile: Path) -> None:
-    pid = _alive(pidfile)
+    pid = pid_alive(pidfile)
     if pid:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
         for _ in range(30):
-            if _alive(pidfile) is None:
+            if pid_alive(pidfile) is None:
                 break
             time.sleep(0.1)
         with contextlib.suppress(ProcessLookupError):
@@ -249,9 +241,9 @@ def down(lab: LabContext) -> None:
 def status(lab: LabContext) -> list[str]:
     lines = []
     for node, (role, ip) in NODES.items():
-        pid = _alive(_pidfile(lab, node))
+        pid = pid_alive(_pidfile(lab, node))
         lines.append(f"hmc_sim {role} {node} {ip}: " + (f"running (pid {pid})" if pid else "stopped"))
-    pid = _alive(_hyper_pidfile(lab))
+    pid = pid_alive(_hyper_pidfile(lab))
     lines.append("hmc_sim hypervisor: " + (f"running (pid {pid})" if pid else "stopped"))
     if store(lab).exists():
         st = store(lab).read()
