@@ -29,6 +29,7 @@ from flows._ops import (
     run_url,
     target_lock,
 )
+from flows._sync import call_flow
 
 
 def _plan_markdown(proc: Procedure, params: BaseModel, plan_result: Any) -> str:
@@ -55,14 +56,14 @@ def run_operated(proc: Procedure, params: BaseModel, ops: OpsOptions) -> Any:
             plan_result = None
             if proc.plan_overrides:
                 plan_params = params.model_copy(update=proc.plan_overrides)
-                plan_result = inner.with_options(flow_run_name=f"{proc.name}-plan")(plan_params)
+                plan_result = call_flow(inner.with_options(flow_run_name=f"{proc.name}-plan"), plan_params)
             approval_note = "pending"
             rec = approval_gate(_plan_markdown(proc, params, plan_result), ops.requester, reason)
             approval_note = f"{rec['outcome']} by {rec['approver']} at {rec['at']}" + (
                 f" ({rec['comment']})" if rec.get("comment") else "")
         on_busy = ops.on_lock_busy or proc.on_lock_busy
         with target_lock(keys, on_busy=on_busy, wait_seconds=ops.lock_wait_seconds, ticket_id=ops.ticket_id):
-            state = inner(params, return_state=True)
+            state = call_flow(inner, params, return_state=True)
     except Exception as exc:
         if approval_note == "pending":
             approval_note = f"not approved: {exc}"
