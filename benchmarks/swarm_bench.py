@@ -11,7 +11,7 @@ Targets: bring-up <= 1.15x the plain script; max deviation <= 3% over 10,000 req
 <= 0.5% failed requests during the drill.
 
 Run as root with the lab available: ``.venv/bin/python benchmarks/swarm_bench.py [--requests N] [--rounds R]
-[--bring-up-only]``. The bring-up is measured ``--rounds`` times (default 3), flow and plain script alternating
+[--bring-up-only] [--heartbeat-off]``. The bring-up is measured ``--rounds`` times (default 3), flow and plain script alternating
 which goes first (the machine is shared: the median of the per-round ratios is the figure). It uses the
 swarm lab's own nodes (sw1-sw3, lb1), starts a Prefect server unless PREFECT_API_URL is set, and leaves the
 swarm lab nodes out of any swarm at the end.
@@ -78,12 +78,13 @@ def _deploy_params(image: str, **kw):
 
 
 def flow_bring_up(image: str) -> float:
+    from flows._sync import call_flow
     from flows.bootstrap_swarm import BootstrapSwarmParams, bootstrap_swarm
     from flows.deploy_swarm_service import deploy_swarm_service
 
     t0 = time.monotonic()
-    bootstrap_swarm(BootstrapSwarmParams(inventory="lab-swarm"))
-    deploy_swarm_service(_deploy_params(image))
+    call_flow(bootstrap_swarm, BootstrapSwarmParams(inventory="lab-swarm"))
+    call_flow(deploy_swarm_service, _deploy_params(image))
     return time.monotonic() - t0
 
 
@@ -152,6 +153,9 @@ def main() -> int:
     ap.add_argument("--rps-requests", type=int, default=2_000)
     ap.add_argument("--rounds", type=int, default=3, help="bring-up measurements (flow vs plain script)")
     ap.add_argument("--bring-up-only", action="store_true", help="only the bring-up comparison")
+    ap.add_argument("--heartbeat-off", action="store_true",
+                    help="switch Prefect's flow-run heartbeat off in this process (as the test suite does); by "
+                    "default the flows run with Prefect's default heartbeat, as a deployment runs them")
     args = ap.parse_args()
     from lab.context import LabContext
 
@@ -168,12 +172,14 @@ def main() -> int:
         os.environ["PREFECT_API_URL"] = ps.start(server_home, port=port).api_url
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
+    pinned = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None} if args.heartbeat_off else {}
+
     from lab import swarm
 
     lab = LabContext()
     rows: list[tuple[str, str, str, str]] = []
     try:
-        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        with temporary_settings(updates=pinned):
             image = _prepare(lab)
             flow_bring_up(image)  # warm-up: images pulled on the nodes, haproxy image built
             swarm.reset_swarm(lab)
@@ -198,9 +204,10 @@ def main() -> int:
                 return _print(rows)
             flow_bring_up(image)
 
+            from flows._sync import call_flow
             from flows.prove_swarm_service import ProveSwarmServiceParams, prove_swarm_service
 
-            out = prove_swarm_service(ProveSwarmServiceParams(
+            out = call_flow(prove_swarm_service, ProveSwarmServiceParams(
                 inventory="lab-swarm", service=SERVICE, requests=args.requests, drill=True, confirm=True,
                 chart_dir=str(lab.state_dir / "swarm-bench")))
             rows.append((f"spread of {out['requests']} requests (DNS layout, {out['containers']} containers)",
@@ -217,7 +224,7 @@ def main() -> int:
             from flows.deploy_swarm_service import deploy_swarm_service
             from tasks.haproxy import send_requests
 
-            seed = deploy_swarm_service(_deploy_params(image, mode="global"))
+            seed = call_flow(deploy_swarm_service, _deploy_params(image, mode="global"))
             through, t_through = send_requests.fn(seed["url"], args.rps_requests, 8)
             direct, t_direct = send_requests.fn(f"http://{swarm.SWARM_NODES['sw2']}:8080/", args.rps_requests, 8)
             rows.append(("requests/s (8 parallel, busybox CGI)",

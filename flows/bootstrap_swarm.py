@@ -70,7 +70,10 @@ def plan_markdown(plan: BootstrapPlan) -> str:
 
 
 @flow(name="bootstrap-swarm")
-def bootstrap_swarm(params: BootstrapSwarmParams) -> dict[str, object]:
+async def bootstrap_swarm(params: BootstrapSwarmParams) -> dict[str, object]:
+    # async only so that Prefect does not join its heartbeat thread when the run ends (up to 1 s per sync run);
+    # the body stays sync: Prefect's dual sync/async helpers (Block.load, create_*_artifact) are called with
+    # _sync=True, else in an async flow they return a coroutine and do nothing
     with Background() as bg:  # artifacts are published while the flow goes on
         return _bootstrap(params, bg)
 
@@ -78,7 +81,7 @@ def bootstrap_swarm(params: BootstrapSwarmParams) -> dict[str, object]:
 def _bootstrap(params: BootstrapSwarmParams, bg: Background) -> dict[str, object]:
     logger = get_run_logger()
     t0 = time.monotonic()
-    inv = SwarmInventory.load(params.inventory)
+    inv = SwarmInventory.load(params.inventory, _sync=True)
     names = [*inv.managers, *inv.workers]
     if len(set(names)) != len(names):
         raise SwarmError(f"inventory {params.inventory} names a host twice: {names}")
@@ -95,7 +98,7 @@ def _bootstrap(params: BootstrapSwarmParams, bg: Background) -> dict[str, object
             break
     plan = plan_bootstrap(inventory, states, cluster, inv.network, inv.dispatcher_heartbeat_s)
     bg.submit(create_markdown_artifact, key="swarm-bootstrap-plan", markdown=plan_markdown(plan),
-                             description=f"bootstrap-swarm plan for {params.inventory}")
+              description=f"bootstrap-swarm plan for {params.inventory}", _sync=True)
     planned = [f"{s.action} {s.host}" for s in plan.steps]
     if params.dry_run:
         logger.info("dry run: %d step(s) planned, none applied", len(plan.steps))
@@ -148,10 +151,10 @@ def _bootstrap(params: BootstrapSwarmParams, bg: Background) -> dict[str, object
     rows = [{"node": n.hostname, "role": n.role, "state": n.state, "availability": n.availability,
              "address": n.addr, "leader": n.leader} for n in final.nodes]
     bg.submit(create_table_artifact, key="swarm-nodes", table=rows,
-                          description=f"swarm {final.cluster_id[:12]}: nodes after bootstrap")
+              description=f"swarm {final.cluster_id[:12]}: nodes after bootstrap", _sync=True)
     seconds = round(time.monotonic() - t0, 2)
     bg.submit(
-        create_markdown_artifact, key="swarm-bootstrap-summary", description="bootstrap-swarm summary",
+        create_markdown_artifact, key="swarm-bootstrap-summary", description="bootstrap-swarm summary", _sync=True,
         markdown=f"## Swarm `{final.cluster_id[:12]}`\n\n* applied: {', '.join(applied) or 'nothing (converged)'}\n"
                  f"* verified: {len(members)} inventory node(s) Ready/Active, network `{inv.network}`\n"
                  f"* reported: {'; '.join(plan.problems) or 'nothing'}\n"

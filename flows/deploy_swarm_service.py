@@ -110,7 +110,10 @@ def _plan_markdown(p: DeploySwarmServiceParams, layout: svc.Layout, plan: svc.De
 
 
 @flow(name="deploy-swarm-service")
-def deploy_swarm_service(params: DeploySwarmServiceParams) -> dict[str, object]:
+async def deploy_swarm_service(params: DeploySwarmServiceParams) -> dict[str, object]:
+    # async only so that Prefect does not join its heartbeat thread when the run ends (up to 1 s per sync run);
+    # the body stays sync: Prefect's dual sync/async helpers (Block.load, create_*_artifact) are called with
+    # _sync=True, else in an async flow they return a coroutine and do nothing
     with Background() as bg:  # artifacts are published while the flow goes on
         return _deploy(params, bg)
 
@@ -118,7 +121,7 @@ def deploy_swarm_service(params: DeploySwarmServiceParams) -> dict[str, object]:
 def _deploy(params: DeploySwarmServiceParams, bg: Background) -> dict[str, object]:
     logger = get_run_logger()
     t0 = time.monotonic()
-    inv = SwarmInventory.load(params.inventory)
+    inv = SwarmInventory.load(params.inventory, _sync=True)
     port = params.lb_port or inv.lb_port
     stats_port = params.lb_stats_port or inv.lb_stats_port
     members = [*inv.managers, *inv.workers]
@@ -128,7 +131,7 @@ def _deploy(params: DeploySwarmServiceParams, bg: Background) -> dict[str, objec
         *([(SshTarget, params.build_host)] if params.build_host else []),
         *([(HaproxyHost, inv.load_balancer)] if inv.load_balancer else [])]
     blocks = load_blocks([*((DockerHost, n) for n in [*members, inv.lb_docker_host or inv.managers[0]]), *others])
-    loaded = {n: b if isinstance(b, DockerHost) else DockerHost.load(n)
+    loaded = {n: b if isinstance(b, DockerHost) else DockerHost.load(n, _sync=True)
               for (cls, n), b in blocks.items() if cls is DockerHost}
     anchor = loaded[inv.managers[0]]
     nodes_hosts = {n: loaded[n] for n in members}
@@ -136,7 +139,7 @@ def _deploy(params: DeploySwarmServiceParams, bg: Background) -> dict[str, objec
 
     def block(cls: type[B], name: str) -> B:
         got = blocks.get((cls, name))
-        return got if isinstance(got, cls) else cls.load(name)
+        return got if isinstance(got, cls) else cls.load(name, _sync=True)
     # the site content depends on no fact and the service needs it first: written on every node while the facts
     # are read (only differing files are written; never in a dry run)
     site_f = ([(h, write_site_content.submit(h, params.site_dir, params.site_files)) for h in nodes_hosts.values()]
@@ -189,8 +192,9 @@ def _deploy(params: DeploySwarmServiceParams, bg: Background) -> dict[str, objec
                 else f"container {hx.container_name(params.service)} on {lb_docker.name}, overlay {inv.network}")
     site_note = (f"{len(params.site_files)} file(s) into {params.site_dir} on every node" if params.site_files
                  else f"{params.site_dir or 'none'} (managed outside)")
-    bg.submit(create_markdown_artifact, key="swarm-deploy-plan", description=f"deploy-swarm-service plan for {params.service}",
-                             markdown=_plan_markdown(params, layout, plan, f"{hx_where}; {url}", site_note, text))
+    bg.submit(create_markdown_artifact, key="swarm-deploy-plan", _sync=True,
+              description=f"deploy-swarm-service plan for {params.service}",
+              markdown=_plan_markdown(params, layout, plan, f"{hx_where}; {url}", site_note, text))
     if params.dry_run:
         return {"layout": layout.name, "service_action": plan.action, "planned": [plan.action], "applied": [],
                 "url": url, "stats_url": stats_url, "dry_run": True}
@@ -257,11 +261,11 @@ def _deploy(params: DeploySwarmServiceParams, bg: Background) -> dict[str, objec
                             params.convergence_timeout_s)
     backends = wait_for_backends_up(stats_url, expected_backends, 60.0)
     rows = [{"server": s.name, "address": s.addr, "status": s.status, "check": s.check_status} for s in backends]
-    bg.submit(create_table_artifact, key="swarm-haproxy-backends", table=rows,
-                          description=f"haproxy backends of {params.service} ({layout.name} layout): all UP")
+    bg.submit(create_table_artifact, key="swarm-haproxy-backends", table=rows, _sync=True,
+              description=f"haproxy backends of {params.service} ({layout.name} layout): all UP")
     seconds = round(time.monotonic() - t0, 2)
     bg.submit(
-        create_markdown_artifact, key="swarm-deploy-summary", description="deploy-swarm-service summary",
+        create_markdown_artifact, key="swarm-deploy-summary", description="deploy-swarm-service summary", _sync=True,
         markdown=f"## `{params.service}` deployed\n\n* layout: {layout.name} ({layout.reason})\n"
                  f"* changed: {'; '.join(changed) or 'nothing (converged)'}\n"
                  f"* verified: {conv.running}/{conv.desired} tasks running, {len(backends)} haproxy backends UP\n"

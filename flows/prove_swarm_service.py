@@ -70,8 +70,8 @@ class ProveSwarmServiceParams(BaseModel):
 def _front(inv: SwarmInventory, live: ServiceState) -> tuple[str, str, str]:
     layout = live.labels.get(svc.LAYOUT_LABEL) or ("dns" if live.endpoint_mode == "dnsrr" and not any(
         t.host_ports for t in live.tasks) else "seed")
-    lb_docker = DockerHost.load(inv.lb_docker_host or inv.managers[0])
-    seed_addr = HaproxyHost.load(inv.load_balancer).address if layout == "seed" and inv.load_balancer else None
+    lb_docker = DockerHost.load(inv.lb_docker_host or inv.managers[0], _sync=True)
+    seed_addr = HaproxyHost.load(inv.load_balancer, _sync=True).address if layout == "seed" and inv.load_balancer else None
     port = int(live.labels.get(svc.LB_PORT_LABEL) or inv.lb_port)
     stats_port = int(live.labels.get(svc.LB_STATS_PORT_LABEL) or inv.lb_stats_port)
     url, stats = hx.endpoints(layout, seed_addr, lb_docker.address, port, stats_port, inv.lb_stats_uri)
@@ -104,10 +104,13 @@ def _running_on(live: ServiceState | None, exclude_node: str) -> int:
 
 
 @flow(name="prove-swarm-service")
-def prove_swarm_service(params: ProveSwarmServiceParams) -> dict[str, object]:
+async def prove_swarm_service(params: ProveSwarmServiceParams) -> dict[str, object]:
+    # async only so that Prefect does not join its heartbeat thread when the run ends (up to 1 s per sync run);
+    # the body stays sync: Prefect's dual sync/async helpers (Block.load, create_*_artifact) are called with
+    # _sync=True, else in an async flow they return a coroutine and do nothing
     logger = get_run_logger()
-    inv = SwarmInventory.load(params.inventory)
-    anchor = DockerHost.load(inv.managers[0])
+    inv = SwarmInventory.load(params.inventory, _sync=True)
+    anchor = DockerHost.load(inv.managers[0], _sync=True)
     live = read_service_state(anchor, params.service)
     if live is None:
         raise SwarmError(f"service {params.service} does not exist: run deploy-swarm-service first")
@@ -123,7 +126,7 @@ def prove_swarm_service(params: ProveSwarmServiceParams) -> dict[str, object]:
         victim_name = params.victim or (inv.workers[-1] if inv.workers else None)
         if victim_name is None:
             raise SafetyCheckFailed("the inventory has no worker to take down")
-        victim = DockerHost.load(victim_name)
+        victim = DockerHost.load(victim_name, _sync=True)
         nodes = read_nodes(anchor)
         vnode = next((n for n in nodes if n.addr == victim.address), None)
         role = "worker" if victim_name in inv.workers else "manager"
@@ -140,11 +143,11 @@ def prove_swarm_service(params: ProveSwarmServiceParams) -> dict[str, object]:
         Path(params.chart_dir).mkdir(parents=True, exist_ok=True)
         chart_path = str(Path(params.chart_dir) / f"spread-{params.service}-{int(time.time())}.png")
         Path(chart_path).write_bytes(png)
-    create_table_artifact(key="swarm-spread", table=sp.rows(),
+    create_table_artifact(key="swarm-spread", table=sp.rows(), _sync=True,
                           description=f"{params.service}: responses per container, max deviation "
                                       f"{sp.max_deviation_pct:.2f}%, chi-square p={sp.p_value:.4f}")
     create_markdown_artifact(key="swarm-spread-chart", markdown=_spread_markdown(sp, rps, png, layout, url),
-                             description=f"{params.service}: spread bar chart")
+                             description=f"{params.service}: spread bar chart", _sync=True)
     result: dict[str, object] = {
         "layout": layout, "url": url, "requests": len(answers), "failed": sp.failed, "containers": len(sp.counts),
         "counts": sp.counts, "mean": sp.mean, "max_deviation_pct": sp.max_deviation_pct,
@@ -168,7 +171,7 @@ def _drill(params: ProveSwarmServiceParams, inv: SwarmInventory, anchor: DockerH
     if not victim_servers:
         raise SafetyCheckFailed(f"haproxy has no server on {victim.name} (addresses {sorted(victim_addrs)}): "
                                 "nothing to observe")
-    control = SshTarget.load(inv.node_control_host) if inv.node_control_host else victim.ssh
+    control = SshTarget.load(inv.node_control_host, _sync=True) if inv.node_control_host else victim.ssh
     events: list[Event] = []
     t0 = time.monotonic()
 
@@ -225,7 +228,7 @@ def _drill(params: ProveSwarmServiceParams, inv: SwarmInventory, anchor: DockerH
     backends = wait_for_backends_up(stats_url, expected, params.drill_timeout_s)
     recovery.append(f"{conv.running}/{conv.desired} tasks running, {len(backends)} backends UP")
     rows = tl.rows()
-    create_table_artifact(key="swarm-drill-timeline", table=rows,
+    create_table_artifact(key="swarm-drill-timeline", table=rows, _sync=True,
                           description=f"node-loss drill on {victim.name}: t_s relative to the node-down command")
     md = (f"## Node-loss drill: `{victim.name}` ({layout} layout)\n\n"
           f"* haproxy marked it DOWN after **{_s(tl.detected_s)}**\n"
@@ -234,7 +237,7 @@ def _drill(params: ProveSwarmServiceParams, inv: SwarmInventory, anchor: DockerH
           f"({tl.failed_pct:.3f}%)\n* node Ready again {_s(tl.node_back_s)} after the up command\n"
           f"* recovery: {'; '.join(recovery)}\n" + (f"* **{deadline_hit}**\n" if deadline_hit else "") +
           "\n| t (s) | event |\n|---|---|\n" + "\n".join(f"| {r['t_s']} | {r['event']} |" for r in rows) + "\n")
-    create_markdown_artifact(key="swarm-drill", markdown=md, description=f"drill on {victim.name}")
+    create_markdown_artifact(key="swarm-drill", markdown=md, description=f"drill on {victim.name}", _sync=True)
     out: dict[str, object] = {
         "victim": victim.name, "detected_s": tl.detected_s, "recovered_s": tl.recovered_s,
         "node_back_s": tl.node_back_s, "requests": tl.requests, "failed": tl.failed,

@@ -58,6 +58,7 @@ def run_foundation(lab: LabContext) -> list[str]:
 def run_swarm(lab: LabContext) -> list[str]:
     """A 3-node swarm (sw1 manager, sw2/sw3 workers) with haproxy in front; 10 whoami replicas; spread and a
     node-loss drill."""
+    from flows._sync import call_flow
     from flows.bootstrap_swarm import BootstrapSwarmParams, bootstrap_swarm
     from flows.build_base_image import BaseImageParams, build_base_image
     from flows.deploy_swarm_service import DeploySwarmServiceParams, deploy_swarm_service
@@ -69,13 +70,13 @@ def run_swarm(lab: LabContext) -> list[str]:
     reg = stand_up_registry(RegistryParams(
         registry_host="lab-dock1", password_secret=secret, base_image=BASE_TAG, save_block_as="lab-registry",
         trust_hosts=["lab-dock2", "lab-dock3", "lab-sw1", "lab-sw2", "lab-sw3"]))
-    boot = bootstrap_swarm(BootstrapSwarmParams(inventory="lab-swarm"))
-    dep = deploy_swarm_service(DeploySwarmServiceParams(
+    boot = call_flow(bootstrap_swarm, BootstrapSwarmParams(inventory="lab-swarm"))
+    dep = call_flow(deploy_swarm_service, DeploySwarmServiceParams(
         inventory="lab-swarm", service="whoami", image=f"{reg['address']}/powerops/whoami:1",
         registry="lab-registry", haproxy_base_image=BASE_TAG, build_host="lab-build", mode="replicated",
         replicas=10, site_files={"motd": "powerops demo\n"}))
-    proof = prove_swarm_service(ProveSwarmServiceParams(inventory="lab-swarm", service="whoami", requests=5000,
-                                                        drill=True, confirm=True, victim="lab-sw3"))
+    proof = call_flow(prove_swarm_service, ProveSwarmServiceParams(
+        inventory="lab-swarm", service="whoami", requests=5000, drill=True, confirm=True, victim="lab-sw3"))
     return [f"bootstrap-swarm: applied {boot['applied'] or 'nothing (converged)'}",
             f"deploy-swarm-service: {_short(dep, ('layout', 'service_action', 'applied'))}",
             f"prove-swarm-service: {_short(proof, ('layout', 'containers', 'max_deviation_pct', 'p_value', 'failed'))}"

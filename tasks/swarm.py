@@ -8,6 +8,7 @@ task parameters, results, logs or artifacts.
 from __future__ import annotations
 
 import contextvars
+import inspect
 import threading
 import time
 from collections.abc import Callable
@@ -34,13 +35,14 @@ SWARM_PORT = 2377
 def load_blocks(wanted: list[tuple[type[Block], str]]) -> dict[tuple[type[Block], str], Block | None]:
     """Block documents loaded concurrently (one API round-trip each), duplicates once; None where loading failed
     (the caller loads again where it needs the block, to raise the real error). Each thread runs in a copy of
-    the caller's context (Prefect settings and the run context are context variables)."""
+    the caller's context (Prefect settings and the run context are context variables); ``_sync=True`` because
+    in the context of an async flow ``Block.load`` would otherwise return a coroutine."""
     unique = list(dict.fromkeys(wanted))
     ctx = contextvars.copy_context()
 
     def load(item: tuple[type[Block], str]) -> Block | None:
         try:
-            return ctx.copy().run(item[0].load, item[1])  # type: ignore[no-any-return]
+            return ctx.copy().run(item[0].load, item[1], _sync=True)  # type: ignore[no-any-return]
         except Exception:  # noqa: BLE001 - reported where the block is actually needed
             return None
 
@@ -48,17 +50,28 @@ def load_blocks(wanted: list[tuple[type[Block], str]]) -> dict[tuple[type[Block]
         return dict(zip(unique, pool.map(load, unique), strict=True))
 
 
+def _no_coroutine(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    out = fn(*args, **kwargs)
+    if inspect.iscoroutine(out):  # nothing would ever run it: the work would be silently skipped
+        out.close()
+        raise TypeError(f"{getattr(fn, '__name__', fn)} returned a coroutine in a background thread: call it with "
+                        "_sync=True (Prefect's dual sync/async helpers go async in an async flow's context)")
+    return out
+
+
 class Background:
     """Side calls that need not hold up the flow (artifact publishing: one API round-trip each) on threads, each
     in a copy of the caller's context (the artifact then belongs to the flow run). Leaving the ``with`` block
-    waits for all of them and re-raises the first error (unless the block itself raised)."""
+    waits for all of them and re-raises the first error (unless the block itself raised). Prefect's dual
+    sync/async helpers need ``_sync=True`` here when the caller is an async flow (the copied context says
+    "async": they would return a coroutine and do nothing); a coroutine returned by ``fn`` is refused."""
 
     def __init__(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="powerops-bg")
         self._futures: list[Future[Any]] = []
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
-        self._futures.append(self._pool.submit(contextvars.copy_context().run, fn, *args, **kwargs))
+        self._futures.append(self._pool.submit(contextvars.copy_context().run, _no_coroutine, fn, *args, **kwargs))
 
     def __enter__(self) -> Background:
         return self
@@ -73,7 +86,7 @@ class Background:
 def load_docker_hosts(names: list[str]) -> dict[str, DockerHost]:
     """Docker host blocks by name, loaded concurrently; a name that does not load raises as ``load`` does."""
     got = load_blocks([(DockerHost, n) for n in names])
-    return {n: h if isinstance(h, DockerHost) else DockerHost.load(n) for (_, n), h in got.items()}
+    return {n: h if isinstance(h, DockerHost) else DockerHost.load(n, _sync=True) for (_, n), h in got.items()}
 
 
 @task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=1, task_run_name="read swarm state of {host.name}")

@@ -12,14 +12,19 @@ from __future__ import annotations
 
 import subprocess
 import time
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.sorting import ArtifactSort
 
 from blocks.docker_host import DockerHost
 from blocks.swarm import HaproxyHost, SwarmInventory
 from core.errors import ConfirmationRequired, SafetyCheckFailed
 from core.swarm.errors import ConvergenceTimeout, ForeignSwarm, HaproxyError
+from flows._sync import call_flow
 from flows.bootstrap_swarm import BootstrapSwarmParams, bootstrap_swarm
 from flows.deploy_swarm_service import DeploySwarmServiceParams, deploy_swarm_service
 from flows.prove_swarm_service import ProveSwarmServiceParams, prove_swarm_service
@@ -38,12 +43,26 @@ def _docker(node: str, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=60)
 
 
+def _now() -> datetime:
+    return datetime.now(UTC) - timedelta(seconds=1)  # the server's clock is this machine's
+
+
+def _assert_artifacts(since: datetime, *keys: str) -> None:
+    """Each key has an artifact created since ``since`` (the flows are async: a Prefect artifact call without
+    ``_sync=True`` would have returned a coroutine and published nothing)."""
+    with get_client(sync_client=True) as client:
+        for key in keys:
+            got = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+                                        sort=ArtifactSort.CREATED_DESC, limit=1)
+            assert got and got[0].created is not None and got[0].created >= since, f"no new artifact {key}"
+
+
 def _deploy(image: str, **kw) -> dict[str, object]:
     base = dict(inventory="lab-swarm", service=SERVICE, image=image, registry="lab-registry",
                 haproxy_base_image=BASE, build_host="lab-build",
                 site_files={"motd": "swarm lab test\n"})
     base.update(kw)
-    return deploy_swarm_service(DeploySwarmServiceParams(**base))
+    return call_flow(deploy_swarm_service, DeploySwarmServiceParams(**base))
 
 
 @pytest.fixture(scope="module")
@@ -53,12 +72,14 @@ def swarm(swarm_lab):
 
 def test_bootstrap_dry_run_apply_rerun(swarm):
     lab = swarm["lab"]
-    dry = bootstrap_swarm(BootstrapSwarmParams(inventory="lab-swarm", dry_run=True))
+    since = _now()
+    dry = call_flow(bootstrap_swarm, BootstrapSwarmParams(inventory="lab-swarm", dry_run=True))
+    _assert_artifacts(since, "swarm-bootstrap-plan")
     assert dry["planned"] == ["init lab-sw1", "join-worker lab-sw2", "join-worker lab-sw3",
                               "create-network lab-sw1", "set-heartbeat lab-sw1"]
     assert lab_swarm.swarm_states(lab) == {"sw1": "inactive", "sw2": "inactive", "sw3": "inactive"}
 
-    first = bootstrap_swarm(BootstrapSwarmParams(inventory="lab-swarm"))
+    first = call_flow(bootstrap_swarm, BootstrapSwarmParams(inventory="lab-swarm"))
     assert first["applied"] == ["init lab-sw1", "set-heartbeat lab-sw1", "join-worker lab-sw2",
                                 "join-worker lab-sw3", "create-network lab-sw1"]
     assert sorted((n["node"], n["role"], n["state"]) for n in first["nodes"]) == [
@@ -68,9 +89,10 @@ def test_bootstrap_dry_run_apply_rerun(swarm):
     hb = _docker("sw1", "info", "--format", "{{.Swarm.Cluster.Spec.Dispatcher.HeartbeatPeriod}}").stdout
     assert hb.strip() == "1s"
 
-    again = bootstrap_swarm(BootstrapSwarmParams(inventory="lab-swarm"))
+    again = call_flow(bootstrap_swarm, BootstrapSwarmParams(inventory="lab-swarm"))
     assert again["planned"] == [] and again["applied"] == []
     assert again["cluster_id"] == first["cluster_id"]
+    _assert_artifacts(since, "swarm-bootstrap-plan", "swarm-nodes", "swarm-bootstrap-summary")
 
 
 def _roles() -> dict[str, str]:
@@ -93,14 +115,14 @@ def test_bootstrap_promotes_and_demotes_to_match_the_inventory(swarm):
         "lab-swarm-3m", overwrite=True)
     SwarmInventory(**{**base, "managers": ["lab-sw1", "lab-sw2"], "workers": ["lab-sw3"]}).save(
         "lab-swarm-2m", overwrite=True)
-    two = bootstrap_swarm(BootstrapSwarmParams(inventory="lab-swarm-2m", dry_run=True))
+    two = call_flow(bootstrap_swarm, BootstrapSwarmParams(inventory="lab-swarm-2m", dry_run=True))
     assert two["planned"] == ["promote lab-sw2"] and not two["needs_confirm"]
     assert "2 managers: an even count" in two["advice"][0]
-    dry = bootstrap_swarm(BootstrapSwarmParams(inventory="lab-swarm-3m", dry_run=True))
+    dry = call_flow(bootstrap_swarm, BootstrapSwarmParams(inventory="lab-swarm-3m", dry_run=True))
     assert dry["planned"] == ["promote lab-sw2", "promote lab-sw3"] and dry["advice"] == []
     assert _roles() == {"sw1": "Leader", "sw2": "", "sw3": ""}
 
-    up = bootstrap_swarm(BootstrapSwarmParams(inventory="lab-swarm-3m"))
+    up = call_flow(bootstrap_swarm, BootstrapSwarmParams(inventory="lab-swarm-3m"))
     assert up["applied"] == ["promote lab-sw2", "promote lab-sw3"]
     assert sorted((n["node"], n["role"]) for n in up["nodes"]) == [
         ("sw1", "manager"), ("sw2", "manager"), ("sw3", "manager")]
@@ -122,22 +144,23 @@ def test_bootstrap_promotes_and_demotes_to_match_the_inventory(swarm):
     _wait_roles({"sw1": "Leader", "sw2": "Reachable", "sw3": "Reachable"})
 
     # back to the module's inventory: demoting is disruptive, so it needs confirm
-    plan = bootstrap_swarm(BootstrapSwarmParams(inventory="lab-swarm", dry_run=True))
+    plan = call_flow(bootstrap_swarm, BootstrapSwarmParams(inventory="lab-swarm", dry_run=True))
     assert plan["planned"] == ["demote lab-sw2", "demote lab-sw3"] and plan["needs_confirm"]
     with pytest.raises(ConfirmationRequired, match="demoting lab-sw2, lab-sw3"):
-        bootstrap_swarm(BootstrapSwarmParams(inventory="lab-swarm"))
+        call_flow(bootstrap_swarm, BootstrapSwarmParams(inventory="lab-swarm"))
     assert _roles() == {"sw1": "Leader", "sw2": "Reachable", "sw3": "Reachable"}
-    down = bootstrap_swarm(BootstrapSwarmParams(inventory="lab-swarm", confirm=True))
+    down = call_flow(bootstrap_swarm, BootstrapSwarmParams(inventory="lab-swarm", confirm=True))
     assert down["applied"] == ["demote lab-sw2", "demote lab-sw3"]
     assert _roles() == {"sw1": "Leader", "sw2": "", "sw3": ""}
     assert sorted((n["node"], n["role"], n["state"], n["availability"]) for n in down["nodes"]) == [
         ("sw1", "manager", "ready", "active"), ("sw2", "worker", "ready", "active"),
         ("sw3", "worker", "ready", "active")]
-    again = bootstrap_swarm(BootstrapSwarmParams(inventory="lab-swarm"))
+    again = call_flow(bootstrap_swarm, BootstrapSwarmParams(inventory="lab-swarm"))
     assert again["planned"] == [] and again["applied"] == []
 
 
 def test_deploy_global_seed_layout_behind_lb1_and_rerun(swarm):
+    since = _now()
     first = _deploy(swarm["image"], mode="global")
     assert first["layout"] == "seed" and "no IPVS" in first["reason"]
     assert (first["running"], first["desired"]) == (2, 2)
@@ -148,21 +171,26 @@ def test_deploy_global_seed_layout_behind_lb1_and_rerun(swarm):
     assert "hostname:" in body and "site: swarm lab test" in body  # the bind-mounted site content
     again = _deploy(swarm["image"], mode="global")
     assert again["applied"] == [] and again["planned"] == []
+    _assert_artifacts(since, "swarm-deploy-plan", "swarm-haproxy-backends", "swarm-deploy-summary")
 
 
 def test_prove_spread_through_lb1(swarm):
-    out = prove_swarm_service(ProveSwarmServiceParams(inventory="lab-swarm", service=SERVICE, requests=1000))
+    since = _now()
+    out = call_flow(prove_swarm_service,
+                    ProveSwarmServiceParams(inventory="lab-swarm", service=SERVICE, requests=1000))
     assert out["layout"] == "seed" and out["failed"] == 0 and out["containers"] == 2
     assert sum(out["counts"].values()) == 1000
+    _assert_artifacts(since, "swarm-spread", "swarm-spread-chart")
     assert out["max_deviation_pct"] <= 3.0 and out["p_value"] > 0.001
 
 
 def test_drill_on_the_seed_layout_survives_a_worker_loss(swarm):
     """The seed's own drill: global service, haproxy on lb1 in front of each node's host-mode port; sw3 loses
     its link while requests keep flowing, then comes back."""
-    out = prove_swarm_service(ProveSwarmServiceParams(inventory="lab-swarm", service=SERVICE, requests=400,
-                                                      drill=True, confirm=True, victim="lab-sw3",
-                                                      drill_timeout_s=120))
+    since = _now()
+    out = call_flow(prove_swarm_service, ProveSwarmServiceParams(
+        inventory="lab-swarm", service=SERVICE, requests=400, drill=True, confirm=True, victim="lab-sw3",
+        drill_timeout_s=120))
     assert out["layout"] == "seed" and out["containers"] == 2 and out["failed"] == 0
     drill = out["drill"]
     assert drill["victim"] == "sw3" and drill["victim_servers"] == ["sw3"]
@@ -176,6 +204,7 @@ def test_drill_on_the_seed_layout_survives_a_worker_loss(swarm):
     assert drill["requests"] > 50 and drill["failed"] <= drill["requests"]
     assert drill["failed_in_window"] <= drill["failed"] and drill["failed_pct"] <= 5.0
     assert drill["recovery"] == ["2/2 tasks running, 2 backends UP"]
+    _assert_artifacts(since, "swarm-spread", "swarm-spread-chart", "swarm-drill-timeline", "swarm-drill")
     events = [e["event"] for e in drill["timeline"]]
     assert events[0].startswith("node-down command") and "ip link set dev pvsw3 down" in events[0]
     assert "haproxy marks the lost node's servers DOWN" in events and any(e.startswith("node-up command")
@@ -202,10 +231,10 @@ def test_deploy_replicated_dns_layout_and_drill_refusals(swarm):
     names = _docker("sw1", "ps", "--filter", f"name=powerops-haproxy-{SERVICE}", "--format", "{{.Names}}").stdout
     assert names.strip() == f"powerops-haproxy-{SERVICE}"
     with pytest.raises(ConfirmationRequired):
-        prove_swarm_service(ProveSwarmServiceParams(inventory="lab-swarm", service=SERVICE, drill=True))
+        call_flow(prove_swarm_service, ProveSwarmServiceParams(inventory="lab-swarm", service=SERVICE, drill=True))
     with pytest.raises(SafetyCheckFailed, match="can hold 5"):
-        prove_swarm_service(ProveSwarmServiceParams(inventory="lab-swarm", service=SERVICE, drill=True,
-                                                    confirm=True))
+        call_flow(prove_swarm_service, ProveSwarmServiceParams(inventory="lab-swarm", service=SERVICE, drill=True,
+                                                               confirm=True))
     # nothing was taken down
     assert all(s == "active" for s in lab_swarm.swarm_states(swarm["lab"]).values())
     down = _docker("sw1", "node", "ls", "--format", "{{.Hostname}} {{.Status}}").stdout.split("\n")
@@ -245,8 +274,8 @@ def test_deploy_rerun_then_drill_survives_a_node_loss(swarm):
     assert uncapped["service_action"] == "update"
     rerun = _deploy(swarm["image"], mode="replicated", replicas=10)
     assert rerun["applied"] == [] and rerun["planned"] == []
-    out = prove_swarm_service(ProveSwarmServiceParams(inventory="lab-swarm", service=SERVICE, requests=2000,
-                                                      drill=True, confirm=True, victim="lab-sw3"))
+    out = call_flow(prove_swarm_service, ProveSwarmServiceParams(
+        inventory="lab-swarm", service=SERVICE, requests=2000, drill=True, confirm=True, victim="lab-sw3"))
     assert out["layout"] == "dns" and out["containers"] == 10 and out["failed"] == 0
     assert out["max_deviation_pct"] <= 3.0
     drill = out["drill"]
@@ -268,7 +297,7 @@ def test_node_of_another_swarm_is_reported_not_hijacked(swarm):
     foreign_id = _docker("sw3", "info", "--format", "{{.Swarm.Cluster.ID}}").stdout.strip()
     try:
         with pytest.raises(ForeignSwarm, match="lab-sw3"):
-            bootstrap_swarm(BootstrapSwarmParams(inventory="lab-swarm"))
+            call_flow(bootstrap_swarm, BootstrapSwarmParams(inventory="lab-swarm"))
         assert _docker("sw3", "info", "--format", "{{.Swarm.Cluster.ID}}").stdout.strip() == foreign_id
     finally:
         _docker("sw3", "swarm", "leave", "--force")
@@ -276,5 +305,5 @@ def test_node_of_another_swarm_is_reported_not_hijacked(swarm):
         old = _docker("sw1", "node", "ls", "--filter", "name=sw3", "-q").stdout.split()
         for node_id in old:
             _docker("sw1", "node", "rm", "--force", node_id)
-    back = bootstrap_swarm(BootstrapSwarmParams(inventory="lab-swarm"))
+    back = call_flow(bootstrap_swarm, BootstrapSwarmParams(inventory="lab-swarm"))
     assert back["applied"] == ["join-worker lab-sw3"]
