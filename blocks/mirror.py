@@ -87,4 +87,4 @@ class MirrorUpstreamCA(Block):
 
 def upstream_ca(block: str) -> str | None:
     """The PEM text of a powerops-mirror-upstream-ca block; None for '' (the system trust store)."""
-    return MirrorUpstreamCA.load(block).ca_pem if block else None
+    return MirrorUpstreamCA.load(block, _sync=True).ca_pem if block else None  # sync also in an async flow

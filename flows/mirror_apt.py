@@ -3,6 +3,10 @@
 Large arguments (the package list, the tree) are passed to tasks with ``quote``: Prefect would otherwise walk
 every one of their entries twice per task call (parameter introspection; 2 s for 10,000 packages).
 
+An async flow: Prefect 3.9 ends every *sync* flow run by joining its heartbeat thread (up to 1 s, whatever
+the flow did), which alone would break the "no-change re-run in 0.1 s" budget; call it with
+``flows._sync.call_flow`` from sync code. Prefect calls in the body are forced sync (``_sync=True``).
+
 Steps: fetch InRelease/Release of each suite -> stop early if they are byte-identical to the published ones
 -> verify signatures with gpgv -> fetch the index files the signed Release lists -> compute the package set ->
 download what the pool lacks (size + SHA256 checked, resumable) -> stage a snapshot of hard links ->
@@ -78,12 +82,12 @@ def _keyring(block: str) -> tuple[bytes | None, list[str]]:
         return None, []
     from blocks.mirror import MirrorKeyring
 
-    kr = MirrorKeyring.load(block)
+    kr = MirrorKeyring.load(block, _sync=True)
     return kr.keyring_bytes(), list(kr.allowed_fingerprints)
 
 
 @flow(name="mirror-apt", log_prints=False)
-def mirror_apt(params: MirrorAptParams) -> dict[str, Any]:
+async def mirror_apt(params: MirrorAptParams) -> dict[str, Any]:
     log = get_run_logger()
     spec = AptSpec(tuple(params.suites), tuple(params.components), tuple(params.architectures),
                    params.sources, params.installer, params.translations,

@@ -1,4 +1,8 @@
-"""Pieces shared by the mirror flows: parameter fields, destination resolution, summary artifacts."""
+"""Pieces shared by the mirror flows: parameter fields, destination resolution, summary artifacts.
+
+mirror-apt and mirror-yum are async flows (see ``flows._sync``), build-wheelhouse is not: every Prefect call
+here that dispatches on the run context (``Block.load``, ``create_*_artifact``) is forced sync with
+``_sync=True``, else in an async flow it returns a coroutine and does nothing."""
 
 from __future__ import annotations
 
@@ -52,11 +56,11 @@ def resolve_destination(dest: Destination) -> Stores:
     from blocks.mirror import MirrorHost
     from blocks.ssh import SshTarget
 
-    host = MirrorHost.load(dest.mirror_host_block)
+    host = MirrorHost.load(dest.mirror_host_block, _sync=True)
     url = host.mirror_url(dest.name)
     if not host.ssh_target:
         return Stores(LocalStore(Path(host.root) / dest.name), None, url)
-    target = SshTarget.load(host.ssh_target)
+    target = SshTarget.load(host.ssh_target, _sync=True)
     remote = RemoteStore(target.connect(), f"{host.root}/{dest.name}")
     return Stores(LocalStore(Path(host.cache_dir) / dest.name), remote, url)
 
@@ -84,9 +88,10 @@ def publish_plan_artifact(kind: str, name: str, plan: SyncPlan, dry_run: bool) -
         markdown=f"# {kind} mirror `{name}`: plan{' (dry run: nothing changed)' if dry_run else ''}\n\n"
                  f"| item | count |\n|---|---|\n{rows}\n\n## Added (first 20)\n{sample}\n\n"
                  f"## No longer referenced (first 20)\n{removed}\n",
-        key=f"mirror-{kind}-plan", description=f"{kind} mirror {name}: plan",
+        key=f"mirror-{kind}-plan", description=f"{kind} mirror {name}: plan", _sync=True,
     )
 
 
 def publish_summary(kind: str, name: str, rows: list[dict[str, str]]) -> None:
-    create_table_artifact(table=rows, key=f"mirror-{kind}-summary", description=f"{kind} mirror {name}: summary")
+    create_table_artifact(table=rows, key=f"mirror-{kind}-summary", description=f"{kind} mirror {name}: summary",
+                          _sync=True)

@@ -58,7 +58,7 @@ class MirrorYumParams(BaseModel):
 
 
 @flow(name="mirror-yum")
-def mirror_yum(params: MirrorYumParams) -> dict[str, Any]:
+async def mirror_yum(params: MirrorYumParams) -> dict[str, Any]:
     log = get_run_logger()
     stores = resolve_destination(params.destination)
     name = params.destination.name

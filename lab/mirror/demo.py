@@ -30,6 +30,7 @@ def _say(msg: str) -> None:
 
 
 def run(lab: LabContext, real_slice: bool | None = None) -> list[str]:
+    from flows._sync import call_flow
     from flows.build_wheelhouse import BuildWheelhouseParams, build_wheelhouse
     from flows.configure_mirror_clients import (
         AptClient,
@@ -45,7 +46,7 @@ def run(lab: LabContext, real_slice: bool | None = None) -> list[str]:
     mirror_lab.register_blocks(lab)
     _say(f"serve-mirrors: {serve_mirrors(ServeMirrorsParams(mirror_host_block='lab-mirror-host'))}")
     urls = []
-    r = mirror_apt(MirrorAptParams(
+    r = call_flow(mirror_apt, MirrorAptParams(
         upstream_url=f"{mirror_lab.UPSTREAM_URL}/apt", suites=["bookworm"], architectures=["ppc64el"],
         destination=Destination(name="debian-lab", mirror_host_block="lab-mirror-host"),
         keyring_block="lab-mirror-upstream"))
@@ -73,7 +74,7 @@ def run(lab: LabContext, real_slice: bool | None = None) -> list[str]:
     yum_root = mirror_lab.upstream_dir(lab) / "yum"
     if not (yum_root / "repodata").exists():
         build_yum_upstream(yum_root, mirror_lab.key_dir(lab), packages=3)
-    r = mirror_yum(MirrorYumParams(upstream_url=f"{mirror_lab.UPSTREAM_URL}/yum", keyring_block="lab-mirror-upstream",
+    r = call_flow(mirror_yum, MirrorYumParams(upstream_url=f"{mirror_lab.UPSTREAM_URL}/yum", keyring_block="lab-mirror-upstream",
                                    destination=Destination(name="docker-el", mirror_host_block="lab-mirror-host")))
     _say(f"mirror-yum: {r}")
     urls.append(f"yum: http://{mirror_lab.MIRROR_IP}/docker-el/")
@@ -86,7 +87,7 @@ def run(lab: LabContext, real_slice: bool | None = None) -> list[str]:
         armored = subprocess.run(["gpg", "--no-default-keyring", "--keyring", str(DEBIAN_KEYRING), "--export",
                                   "--armor"], check=True, capture_output=True).stdout.decode()
         MirrorKeyring(armored_keys=armored).save("debian-archive", overwrite=True)
-        r = mirror_apt(MirrorAptParams(
+        r = call_flow(mirror_apt, MirrorAptParams(
             upstream_url=mirror_lab.DEBIAN_MIRROR, suites=["bookworm"], architectures=["ppc64el"],
             translations=False, include_packages=["hello", "docker.io", "runc", "containerd", "tini"],
             destination=Destination(name="debian-real", mirror_host_block="lab-mirror-host"),

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,3 +59,20 @@ def local_root(mirror_env: LabContext) -> Path:
 @pytest.fixture(scope="session")
 def rogue_key(mirror_env: LabContext):  # type: ignore[no-untyped-def]
     return ensure_key(mirror_lab.area_dir(mirror_env) / "rogue-key", "rogue signer")
+
+
+def run_flow_with_artifacts(flow_obj: Any, params: Any) -> tuple[Any, dict[str, Any]]:
+    """Run a mirror flow; return its result and the artifacts *its own run* published, by key. The mirror
+    flows are async: a Prefect artifact call there that is not forced sync returns a coroutine and publishes
+    nothing, so the tests check the artifacts arrived."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    from flows._sync import call_flow
+
+    state = call_flow(flow_obj, params, return_state=True)
+    result = state.result()
+    with get_client(sync_client=True) as client:
+        arts = client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])))
+    return result, {a.key: a for a in arts if a.key}

@@ -13,10 +13,12 @@ import lab.mirror as mirror_lab
 from core.mirror.deb822 import parse_packages
 from core.mirror.errors import MirrorError, SignatureInvalid
 from core.mirror.plan import MANIFEST, STAMP, partial_path
+from flows._sync import call_flow
 from flows.configure_mirror_clients import AptClient, ConfigureMirrorClientsParams, configure_mirror_clients
 from flows.mirror_apt import MirrorAptParams, mirror_apt
 from flows.mirror_common import Destination
 from lab import netns
+from tests.lab.mirror.conftest import run_flow_with_artifacts
 
 pytestmark = pytest.mark.lab
 
@@ -44,9 +46,11 @@ def check_tree(current: Path) -> int:
 
 def test_full_then_incremental_then_unchanged(apt_upstream, local_root):
     up = apt_upstream
-    r1 = mirror_apt(params(up, local_root))
+    r1, arts = run_flow_with_artifacts(mirror_apt, params(up, local_root))
     current = local_root / up.name / "current"
     assert r1["changed"] and r1["downloaded"] == 5  # 4 ppc64el + 1 all; the amd64 one is not mirrored
+    assert {"mirror-apt-plan", "mirror-apt-summary"} <= set(arts), sorted(arts)
+    assert arts["mirror-apt-summary"].type == "table" and '"snapshot"' in str(arts["mirror-apt-summary"].data)
     assert check_tree(current) == 5
     assert (current / "dists/bookworm/InRelease").read_bytes() == (up.repo.root / "dists/bookworm/InRelease").read_bytes()
     first = current.resolve()
@@ -55,7 +59,7 @@ def test_full_then_incremental_then_unchanged(apt_upstream, local_root):
     up.repo.add_package("powerops-new", "3.0", "ppc64el")
     gone = up.repo.remove_package("pkg00001")
     up.repo.publish()
-    r2 = mirror_apt(params(up, local_root))
+    r2 = call_flow(mirror_apt, params(up, local_root))
     assert r2["changed"] and r2["downloaded"] == 1, r2  # only the new package
     assert r2["added"] >= 1 and r2["removed"] >= 1
     assert check_tree(current) == 5
@@ -65,20 +69,21 @@ def test_full_then_incremental_then_unchanged(apt_upstream, local_root):
 
     # no change: nothing downloaded, nothing published
     before = current.resolve()
-    r3 = mirror_apt(params(up, local_root))
+    r3, arts = run_flow_with_artifacts(mirror_apt, params(up, local_root))
     assert r3 == {"changed": False, "reason": "upstream unchanged"}
+    assert "unchanged" in str(arts["mirror-apt-summary"].data)
     assert current.resolve() == before
 
     # re-signed only: new InRelease bytes, no package downloaded
     up.repo.resign()
-    r4 = mirror_apt(params(up, local_root))
+    r4 = call_flow(mirror_apt, params(up, local_root))
     assert r4["changed"] and r4["downloaded"] == 0
     assert (current / "dists/bookworm/InRelease").read_bytes() == (up.repo.root / "dists/bookworm/InRelease").read_bytes()
 
 
 def test_corrupted_file_is_detected_and_refetched(apt_upstream, local_root):
     up = apt_upstream
-    mirror_apt(params(up, local_root))
+    call_flow(mirror_apt, params(up, local_root))
     current = local_root / up.name / "current"
     victim = current / "pool/main/p/powerops-hello/powerops-hello_1.0_ppc64el.deb"
     good = sha(victim)
@@ -86,21 +91,21 @@ def test_corrupted_file_is_detected_and_refetched(apt_upstream, local_root):
     data[10] ^= 0xFF
     victim.write_bytes(bytes(data))
     assert sha(victim) != good
-    r = mirror_apt(params(up, local_root, verify_existing=True))
+    r = call_flow(mirror_apt, params(up, local_root, verify_existing=True))
     assert r["changed"] and r["downloaded"] == 1
     assert sha(current / "pool/main/p/powerops-hello/powerops-hello_1.0_ppc64el.deb") == good
 
 
 def test_upstream_file_with_wrong_checksum_is_refused(apt_upstream, local_root):
     up = apt_upstream
-    mirror_apt(params(up, local_root))
+    call_flow(mirror_apt, params(up, local_root))
     current = local_root / up.name / "current"
     published = current.resolve()
     up.repo.add_package("powerops-late", "1.0", "ppc64el")
     up.repo.publish()
     up.repo.corrupt(up.repo.deb_path("powerops-late", "1.0", "ppc64el"))
     with pytest.raises(MirrorError, match="checksum mismatch"):
-        mirror_apt(params(up, local_root))
+        call_flow(mirror_apt, params(up, local_root))
     assert current.resolve() == published
     assert not (current / "pool/main/p/powerops-late").exists()
 
@@ -115,7 +120,7 @@ def test_interrupted_download_resumes(apt_upstream, local_root):
     part = dest / partial_path(digest)
     part.parent.mkdir(parents=True, exist_ok=True)
     part.write_bytes(deb.read_bytes()[: size * 4 // 10])
-    r = mirror_apt(params(up, local_root))
+    r = call_flow(mirror_apt, params(up, local_root))
     assert r["resumed"] == 1
     assert r["bytes"] < size + 100_000  # the big file was not fetched again from its start
     assert sha(dest / "current/pool/main/p/powerops-big/powerops-big_1.0_ppc64el.deb") == digest
@@ -124,7 +129,7 @@ def test_interrupted_download_resumes(apt_upstream, local_root):
 
 def test_bad_signature_stops_and_keeps_published(apt_upstream, local_root, rogue_key):
     up = apt_upstream
-    mirror_apt(params(up, local_root))
+    call_flow(mirror_apt, params(up, local_root))
     current = local_root / up.name / "current"
     published = current.resolve()
     inrelease = (current / "dists/bookworm/InRelease").read_bytes()
@@ -133,26 +138,26 @@ def test_bad_signature_stops_and_keeps_published(apt_upstream, local_root, rogue
     up.repo.publish()
     up.repo.tamper_release()
     with pytest.raises(SignatureInvalid, match="bad signature"):
-        mirror_apt(params(up, local_root))
+        call_flow(mirror_apt, params(up, local_root))
     assert current.resolve() == published and (current / "dists/bookworm/InRelease").read_bytes() == inrelease
 
     up.repo.publish(signer=rogue_key)
     with pytest.raises(SignatureInvalid, match="not in the configured keyring"):
-        mirror_apt(params(up, local_root))
+        call_flow(mirror_apt, params(up, local_root))
 
     up.repo.publish(sign=False)
     with pytest.raises(SignatureInvalid, match="no signature"):
-        mirror_apt(params(up, local_root))
+        call_flow(mirror_apt, params(up, local_root))
     assert current.resolve() == published
     assert not (current / "pool/main/p/powerops-evil").exists()
     # explicitly allowed: the unsigned upstream is mirrored
-    r = mirror_apt(params(up, local_root, allow_unsigned=True))
+    r = call_flow(mirror_apt, params(up, local_root, allow_unsigned=True))
     assert r["changed"] and (current / "pool/main/p/powerops-evil").exists()
 
 
 def test_dry_run_changes_nothing(apt_upstream, local_root):
     up = apt_upstream
-    r = mirror_apt(params(up, local_root, dry_run=True))
+    r = call_flow(mirror_apt, params(up, local_root, dry_run=True))
     assert r["dry_run"] and r["to download"] == 5
     assert not (local_root / up.name / "current").exists()
 
@@ -166,7 +171,7 @@ def chroot(lab_ctx, *argv: str) -> subprocess.CompletedProcess[str]:  # type: ig
 def test_ssh_mirror_host_and_real_apt_get(apt_upstream, mirror_env):
     """Publish on the mirror host over SSH, configure the client over SSH, then a real apt-get install."""
     up = apt_upstream
-    r = mirror_apt(params(up))
+    r = call_flow(mirror_apt, params(up))
     assert r["changed"] and r["url"] == f"http://{mirror_lab.MIRROR_IP}/{up.name}/"
     srv = mirror_lab.srv_dir(mirror_env) / up.name
     assert (srv / "current").is_symlink()
@@ -192,7 +197,7 @@ def test_ssh_mirror_host_and_real_apt_get(apt_upstream, mirror_env):
         # an upstream update reaches the client through an incremental SSH run
         up.repo.add_package("powerops-hello", "1.1", "ppc64el", depends="powerops-data")
         up.repo.publish()
-        r2 = mirror_apt(params(up))
+        r2 = call_flow(mirror_apt, params(up))
         assert r2["changed"] and r2["downloaded"] == 1 and r2["objects sent"] >= 1
         assert chroot(mirror_env, "apt-get", "update").returncode == 0
         inst = chroot(mirror_env, "apt-get", "install", "-y", "powerops-hello:ppc64el")
@@ -243,7 +248,8 @@ def test_killed_run_resumes_and_never_publishes_half(apt_upstream, local_root):
     code = (
         "from flows.mirror_apt import MirrorAptParams, mirror_apt\n"
         "from flows.mirror_common import Destination\n"
-        f"mirror_apt(MirrorAptParams(upstream_url={slow!r}, suites=['bookworm'], keyring_block={up.keyring_block!r},"
+        "from flows._sync import call_flow\n"
+        f"call_flow(mirror_apt, MirrorAptParams(upstream_url={slow!r}, suites=['bookworm'], keyring_block={up.keyring_block!r},"
         f" destination=Destination(name={up.name!r}, local_root={str(local_root)!r})))\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=str(Path(__file__).resolve().parents[3]),
@@ -261,7 +267,7 @@ def test_killed_run_resumes_and_never_publishes_half(apt_upstream, local_root):
     assert 0 < kept < size
     assert not (dest / "current").exists()  # nothing half-done was published
 
-    r = mirror_apt(params(up, local_root))
+    r = call_flow(mirror_apt, params(up, local_root))
     assert r["changed"] and r["resumed"] == 1
     assert r["bytes"] <= size - kept + 200_000  # only the rest of the big file (+ the small packages)
     assert sha(dest / "current/pool/main/p/powerops-huge/powerops-huge_1.0_ppc64el.deb") == digest
@@ -271,7 +277,7 @@ def test_installer_images(apt_upstream, local_root):
     up = apt_upstream
     files = up.repo.add_installer()
     up.repo.publish()
-    r = mirror_apt(params(up, local_root, installer=True))
+    r = call_flow(mirror_apt, params(up, local_root, installer=True))
     images = local_root / up.name / "current/dists/bookworm/main/installer-ppc64el/current/images"
     assert r["changed"]
     for rel, data in files.items():

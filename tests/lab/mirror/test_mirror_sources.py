@@ -13,6 +13,7 @@ import pytest
 import lab.mirror as mirror_lab
 from core.mirror.deb822 import parse_release, parse_sources
 from core.mirror.signed import clearsigned_body
+from flows._sync import call_flow
 from flows.configure_mirror_clients import AptClient, ConfigureMirrorClientsParams, configure_mirror_clients
 from flows.mirror_apt import MirrorAptParams, mirror_apt
 from flows.mirror_common import Destination
@@ -40,12 +41,12 @@ def test_source_packages_mirrored_and_fetched_with_apt_get_source(apt_upstream, 
     # without sources, the Sources index and the source files are not mirrored
     dest = Destination(name=up.name, mirror_host_block="lab-mirror-host")
     p = MirrorAptParams(upstream_url=up.url, suites=["bookworm"], destination=dest, keyring_block=up.keyring_block)
-    r0 = mirror_apt(p)
+    r0 = call_flow(mirror_apt, p)
     current = mirror_lab.srv_dir(mirror_env) / up.name / "current"
     assert r0["changed"] and not (current / "dists/bookworm/main/source").exists()
     assert not list((current / "pool/main/p/powerops-hello").glob("*.dsc"))
 
-    r = mirror_apt(p.model_copy(update={"sources": True}))
+    r = call_flow(mirror_apt, p.model_copy(update={"sources": True}))
     assert r["changed"] and r["downloaded"] == 3, r  # .dsc, .orig.tar.gz, .debian.tar.xz
 
     # the Sources index is the one the signed InRelease names, and every file it lists is there, checked

@@ -13,11 +13,13 @@ import pytest
 import lab.mirror as mirror_lab
 from core.mirror.errors import MirrorError, SignatureInvalid
 from core.mirror.yum import decompress, parse_primary, parse_repomd
+from flows._sync import call_flow
 from flows.configure_mirror_clients import ConfigureMirrorClientsParams, YumClient, configure_mirror_clients
 from flows.mirror_common import Destination
 from flows.mirror_yum import MirrorYumParams, mirror_yum
 from lab import netns
 from lab.mirror.upstream import build_yum_upstream
+from tests.lab.mirror.conftest import run_flow_with_artifacts
 
 pytestmark = pytest.mark.lab
 
@@ -64,8 +66,9 @@ def prove_repo(url: str) -> int:
 
 def test_yum_full_incremental_and_proof(yum_upstream, mirror_env, tmp_path):
     tag, up = yum_upstream
-    r1 = mirror_yum(params(tag))
+    r1, arts = run_flow_with_artifacts(mirror_yum, params(tag))
     assert r1["changed"] and r1["packages"] == 3 and r1["downloaded"] == 3
+    assert {"mirror-yum-plan", "mirror-yum-summary"} <= set(arts), sorted(arts)
     url = f"http://{mirror_lab.MIRROR_IP}/{tag}/"
     assert prove_repo(url) == 3
 
@@ -73,13 +76,13 @@ def test_yum_full_incremental_and_proof(yum_upstream, mirror_env, tmp_path):
     pkg = next((mirror_lab.srv_dir(mirror_env) / tag / "current" / "Packages").glob("powerops-engine-*.rpm"))
     assert subprocess.run(["rpm", "-K", "--nosignature", str(pkg)], capture_output=True).returncode == 0
 
-    assert mirror_yum(params(tag)) == {"changed": False, "reason": "upstream unchanged"}
+    assert call_flow(mirror_yum, params(tag)) == {"changed": False, "reason": "upstream unchanged"}
 
     up.add_package("powerops-engine", "1.13.1")
     up.add_package("powerops-unsigned", "1.0", sign=False)
     up.remove_package("powerops-rpm000")
     up.publish()
-    r2 = mirror_yum(params(tag))
+    r2 = call_flow(mirror_yum, params(tag))
     assert r2["changed"] and r2["downloaded"] == 2 and r2["packages"] == 4, r2
     assert prove_repo(url) == 4
     current = mirror_lab.srv_dir(mirror_env) / tag / "current" / "Packages"
@@ -118,16 +121,16 @@ def test_yum_full_incremental_and_proof(yum_upstream, mirror_env, tmp_path):
 
 def test_yum_bad_signature_and_bad_package(yum_upstream, mirror_env, rogue_key):
     tag, up = yum_upstream
-    mirror_yum(params(tag))
+    call_flow(mirror_yum, params(tag))
     current = mirror_lab.srv_dir(mirror_env) / tag / "current"
     published = current.resolve()
     up.add_package("powerops-evil", "6.6")
     up.publish(signer=rogue_key)
     with pytest.raises(SignatureInvalid):
-        mirror_yum(params(tag))
+        call_flow(mirror_yum, params(tag))
     up.publish(sign=False)
     with pytest.raises(SignatureInvalid, match="no signature"):
-        mirror_yum(params(tag))
+        call_flow(mirror_yum, params(tag))
     assert current.resolve() == published
     up.publish()
     evil = next(up.root.glob("Packages/powerops-evil-*.rpm"))
@@ -135,5 +138,5 @@ def test_yum_bad_signature_and_bad_package(yum_upstream, mirror_env, rogue_key):
     data[-1] ^= 0xFF
     evil.write_bytes(bytes(data))
     with pytest.raises(MirrorError, match="checksum mismatch"):
-        mirror_yum(params(tag))
+        call_flow(mirror_yum, params(tag))
     assert current.resolve() == published and not list((current / "Packages").glob("powerops-evil-*"))

@@ -13,6 +13,7 @@ import pytest
 import lab.mirror as mirror_lab
 from blocks.mirror import MirrorUpstreamCA
 from core.mirror.errors import UpstreamTLSError
+from flows._sync import call_flow
 from flows.build_wheelhouse import BuildWheelhouseParams, build_wheelhouse
 from flows.mirror_apt import MirrorAptParams, mirror_apt
 from flows.mirror_common import Destination
@@ -40,15 +41,15 @@ def test_apt_upstream_with_private_ca(apt_upstream, local_root, rogue_ca_block):
     current = local_root / up.name / "current"
 
     with pytest.raises(UpstreamTLSError) as no_ca:
-        mirror_apt(p)
+        call_flow(mirror_apt, p)
     msg = str(no_ca.value)
     assert f"{url}/dists/bookworm/InRelease" in msg and NO_ISSUER in msg, msg
     assert "powerops-mirror-upstream-ca" in msg
     with pytest.raises(UpstreamTLSError, match=NO_ISSUER):
-        mirror_apt(p.model_copy(update={"upstream_ca_block": rogue_ca_block}))
+        call_flow(mirror_apt, p.model_copy(update={"upstream_ca_block": rogue_ca_block}))
     assert not current.exists()
 
-    r = mirror_apt(p.model_copy(update={"upstream_ca_block": "lab-mirror-upstream-ca"}))
+    r = call_flow(mirror_apt, p.model_copy(update={"upstream_ca_block": "lab-mirror-upstream-ca"}))
     assert r["changed"] and r["downloaded"] == 5, r  # packages through the pipelined fetcher, over TLS
     deb = "pool/main/p/powerops-hello/powerops-hello_1.0_ppc64el.deb"
     assert (current / deb).read_bytes() == (up.repo.root / deb).read_bytes()
@@ -64,10 +65,10 @@ def test_yum_upstream_with_private_ca(mirror_env, rogue_ca_block):
                         destination=Destination(name=tag, local_root=str(dest)))
     try:
         with pytest.raises(UpstreamTLSError) as no_ca:
-            mirror_yum(p)
+            call_flow(mirror_yum, p)
         assert f"{url}/repodata/repomd.xml" in str(no_ca.value) and NO_ISSUER in str(no_ca.value)
         assert not (dest / tag / "current").exists()
-        r = mirror_yum(p.model_copy(update={"upstream_ca_block": "lab-mirror-upstream-ca"}))
+        r = call_flow(mirror_yum, p.model_copy(update={"upstream_ca_block": "lab-mirror-upstream-ca"}))
         assert r["changed"]
         for rpm in up.packages():
             assert (dest / tag / "current" / "Packages" / rpm.name).read_bytes() == rpm.read_bytes()
