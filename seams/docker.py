@@ -8,7 +8,13 @@ Two transports, as a user reaches real hosts:
   not by ``~/.ssh/known_hosts``.
 * ``tls``: ``tcp://host:2376`` with a client certificate and the daemon's CA.
 
-docker-py errors are translated to ``DockerError`` naming the host here.
+docker-py errors are translated to ``DockerError`` naming the host here; a request that gets no answer in time,
+or whose connection breaks, to ``HostUnreachable``.
+
+Timeouts: a client waits ``DockerParams.timeout`` (300 s) for an answer, what an image pull or push may need.
+Reads of engine state (``docker info``, swarm, nodes, networks, services) pass a short per-call timeout
+(``call(..., timeout=FACT_TIMEOUT_S)`` or ``with request_timeout(...)``): an engine behind a dead pooled SSH tunnel
+then fails such a read within seconds, naming the host, instead of after 300 s.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import socket
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -28,11 +35,17 @@ import docker
 import docker.errors
 import docker.tls
 import paramiko
+import requests.exceptions
 
 from core.errors import DockerError, HostUnreachable
 from seams.ssh import SshParams, connect
 
 T = TypeVar("T")
+
+FACT_TIMEOUT_S = 20.0  # seconds a read of engine state may wait for an answer (the client default is 300)
+
+# per-thread (per-context) request timeout of the docker-py calls made inside request_timeout(); None: the client's
+_CALL_TIMEOUT: ContextVar[float | None] = ContextVar("powerops_docker_call_timeout", default=None)
 
 
 @dataclass(frozen=True)
@@ -153,8 +166,10 @@ def docker_client(params: DockerParams) -> Iterator[docker.DockerClient]:
                                            verify=True)
             client = docker.DockerClient(base_url=base_url, version="1.41", timeout=params.timeout, tls=tls)
             client.api.trust_env = False
+            with_call_timeouts(client)
             if params.api_version == "auto":
-                client.api._version = client.api._retrieve_server_version()
+                with request_timeout(params.name, "read the Docker API version", FACT_TIMEOUT_S):
+                    client.api._version = client.api._retrieve_server_version()
             else:
                 client.api._version = params.api_version
         except docker.errors.DockerException as exc:
@@ -164,10 +179,45 @@ def docker_client(params: DockerParams) -> Iterator[docker.DockerClient]:
     yield client
 
 
-def call(host: str, what: str, fn: Callable[[], T]) -> T:
-    """Run one docker-py call and translate its errors into ``DockerError`` naming host and operation."""
+def with_call_timeouts(client: docker.DockerClient) -> docker.DockerClient:
+    """Let ``request_timeout`` set the timeout of this client's requests per call (docker-py otherwise sends its
+    constructor's timeout with every request; the client is shared by threads, so it is not changed)."""
+    api = client.api
+
+    def set_request_timeout(kwargs: dict[str, Any]) -> dict[str, Any]:
+        seconds = _CALL_TIMEOUT.get()
+        kwargs.setdefault("timeout", api.timeout if seconds is None else seconds)
+        return kwargs
+
+    api._set_request_timeout = set_request_timeout  # type: ignore[method-assign]
+    return client
+
+
+@contextlib.contextmanager
+def request_timeout(host: str, what: str, seconds: float | None) -> Iterator[None]:
+    """docker-py requests made in this block (this thread) wait at most ``seconds`` for an answer (None: the
+    client's timeout). A request that times out or whose connection breaks raises ``HostUnreachable`` naming
+    the host and the operation; docker-py's own errors pass through unchanged."""
+    token = _CALL_TIMEOUT.set(seconds) if seconds is not None else None
     try:
-        return fn()
+        yield
+    except requests.exceptions.Timeout as exc:
+        waited = f"within {seconds:g} s" if seconds is not None else "in time"
+        raise HostUnreachable(host, f"{what}: the Docker engine did not answer {waited} ({exc})") from exc
+    except requests.exceptions.ConnectionError as exc:
+        raise HostUnreachable(host, f"{what}: connection to the Docker engine failed ({exc})") from exc
+    finally:
+        if token is not None:
+            _CALL_TIMEOUT.reset(token)
+
+
+def call(host: str, what: str, fn: Callable[[], T], timeout: float | None = None) -> T:
+    """Run one docker-py call and translate its errors into ``DockerError`` naming host and operation.
+    ``timeout``: seconds the call's requests may wait for an answer (reads of engine state pass
+    ``FACT_TIMEOUT_S``); None keeps the client's (long) timeout. No answer in time: ``HostUnreachable``."""
+    try:
+        with request_timeout(host, what, timeout):
+            return fn()
     except docker.errors.APIError as exc:
         raise DockerError(host, f"{what} failed: {exc.explanation or exc}") from exc
     except docker.errors.DockerException as exc:

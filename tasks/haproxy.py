@@ -31,7 +31,7 @@ from core.render import render
 from core.swarm.drill import Sample
 from core.swarm.errors import HaproxyError
 from core.swarm.haproxy import ServerStat, parse_stats_csv
-from seams.docker import call
+from seams.docker import FACT_TIMEOUT_S, call, request_timeout
 from seams.http import http_client
 from tasks.docker import build_app_image
 
@@ -111,7 +111,7 @@ def inspect_images(host: DockerHost, tags: list[str]) -> list[dict[str, Any] | N
     import docker.errors
 
     out: list[dict[str, Any] | None] = []
-    with host.client() as client:
+    with host.client() as client, request_timeout(host.name, "inspect images", FACT_TIMEOUT_S):
         for tag in tags:
             try:
                 img = client.images.get(tag)
