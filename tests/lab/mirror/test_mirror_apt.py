@@ -283,3 +283,22 @@ def test_installer_images(apt_upstream, local_root):
     for rel, data in files.items():
         assert (images / rel).read_bytes() == data
     assert (images / "SHA256SUMS").exists()
+
+
+def test_operated_run_wraps_the_async_flow_as_a_sub_run(apt_upstream, local_root):
+    """The deployments' wrapper (sync flow) runs async mirror-apt as a linked sub-run and reports its result."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    from deployments.models import OpsOptions
+    from deployments.ops_flows import ops_mirror_apt
+
+    state = ops_mirror_apt(params(apt_upstream, local_root), OpsOptions(ticket_id="CHG-4711"), return_state=True)
+    result = state.result()
+    assert result["changed"] and result["downloaded"] == 5, result
+    with get_client(sync_client=True) as client:
+        subs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[state.state_details.flow_run_id])))
+        flows = {client.read_flow(r.flow_id).name for r in subs}
+    assert flows == {"mirror-apt"}, flows
+    assert all(r.state is not None and r.state.is_completed() for r in subs)
