@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.context import SyncClientContext
 from prefect.utilities.annotations import quote
 from pydantic import BaseModel, Field
 
@@ -88,6 +89,13 @@ def _keyring(block: str) -> tuple[bytes | None, list[str]]:
 
 @flow(name="mirror-apt", log_prints=False)
 async def mirror_apt(params: MirrorAptParams) -> dict[str, Any]:
+    # one sync API client for the whole body, as a sync flow run has (an async run has none: every block
+    # load, artifact and task would otherwise open its own client)
+    with SyncClientContext.get_or_create():
+        return _mirror_apt(params)
+
+
+def _mirror_apt(params: MirrorAptParams) -> dict[str, Any]:
     log = get_run_logger()
     spec = AptSpec(tuple(params.suites), tuple(params.components), tuple(params.architectures),
                    params.sources, params.installer, params.translations,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.context import SyncClientContext
 from prefect.utilities.annotations import quote
 from pydantic import BaseModel, Field
 
@@ -59,6 +60,13 @@ class MirrorYumParams(BaseModel):
 
 @flow(name="mirror-yum")
 async def mirror_yum(params: MirrorYumParams) -> dict[str, Any]:
+    # one sync API client for the whole body, as a sync flow run has (an async run has none: every block
+    # load, artifact and task would otherwise open its own client)
+    with SyncClientContext.get_or_create():
+        return _mirror_yum(params)
+
+
+def _mirror_yum(params: MirrorYumParams) -> dict[str, Any]:
     log = get_run_logger()
     stores = resolve_destination(params.destination)
     name = params.destination.name
