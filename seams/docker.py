@@ -224,6 +224,12 @@ def call(host: str, what: str, fn: Callable[[], T], timeout: float | None = None
         raise DockerError(host, f"{what} failed: {exc}") from exc
 
 
+def read_state(host: str, what: str, fn: Callable[[], T]) -> T:
+    """``call`` for a read of engine state (info, swarm, nodes, networks, services, images): no answer within
+    ``FACT_TIMEOUT_S`` raises ``HostUnreachable``."""
+    return call(host, what, fn, timeout=FACT_TIMEOUT_S)
+
+
 def _tls_files(params: DockerParams) -> dict[str, str]:
     d = tempfile.mkdtemp(prefix="powerops-docker-tls-")
     os.chmod(d, 0o700)

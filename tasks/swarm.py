@@ -27,7 +27,7 @@ from core.swarm import models as m
 from core.swarm import plan
 from core.swarm import service as svc
 from core.swarm.errors import ConvergenceTimeout, SwarmError
-from seams.docker import FACT_TIMEOUT_S, call, request_timeout
+from seams.docker import FACT_TIMEOUT_S, call, read_state, request_timeout
 
 SWARM_PORT = 2377
 
@@ -92,14 +92,14 @@ def load_docker_hosts(names: list[str]) -> dict[str, DockerHost]:
 @task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=1, task_run_name="read swarm state of {host.name}")
 def read_host_swarm_state(host: DockerHost) -> m.HostSwarmState:
     with host.client() as client:
-        info = call(host.name, "docker info", client.info, timeout=FACT_TIMEOUT_S)
+        info = read_state(host.name, "docker info", client.info)
     return m.parse_host_state(host.name, host.address, info)
 
 
 def _cluster(host: DockerHost, client: Any) -> m.ClusterState:
-    attrs = call(host.name, "inspect swarm", lambda: client.api.inspect_swarm(), timeout=FACT_TIMEOUT_S)
-    nodes = call(host.name, "list nodes", lambda: client.api.nodes(), timeout=FACT_TIMEOUT_S)
-    nets = call(host.name, "list networks", lambda: client.api.networks(), timeout=FACT_TIMEOUT_S)
+    attrs = read_state(host.name, "inspect swarm", lambda: client.api.inspect_swarm())
+    nodes = read_state(host.name, "list nodes", lambda: client.api.nodes())
+    nets = read_state(host.name, "list networks", lambda: client.api.networks())
     return m.parse_cluster(host.name, attrs, nodes, nets)
 
 
@@ -128,15 +128,13 @@ def join_swarm(host: DockerHost, anchor: DockerHost, role: str) -> str:
     if role not in ("manager", "worker"):
         raise InvalidInput(f"role must be manager or worker, not {role!r}")
     with anchor.client() as ac:
-        tokens = call(anchor.name, "read join tokens", lambda: ac.api.inspect_swarm(),
-                      timeout=FACT_TIMEOUT_S)["JoinTokens"]
+        tokens = read_state(anchor.name, "read join tokens", lambda: ac.api.inspect_swarm())["JoinTokens"]
     token = tokens["Manager" if role == "manager" else "Worker"]
     with host.client() as client:
         call(host.name, f"swarm join as {role}", lambda: client.api.join_swarm(
             remote_addrs=[f"{anchor.address}:{SWARM_PORT}"], join_token=token,
             listen_addr=f"{host.address}:{SWARM_PORT}", advertise_addr=host.address))
-        node_id = str((call(host.name, "docker info", client.info, timeout=FACT_TIMEOUT_S).get("Swarm") or {})
-                      .get("NodeID", ""))
+        node_id = str((read_state(host.name, "docker info", client.info).get("Swarm") or {}).get("NodeID", ""))
     get_run_logger().info("%s joined the swarm of %s as %s (node %s)", host.name, anchor.name, role, node_id[:12])
     return node_id
 
@@ -144,7 +142,7 @@ def join_swarm(host: DockerHost, anchor: DockerHost, role: str) -> str:
 @task(cache_policy=NO_CACHE, task_run_name="activate node {node_id:.12} via {anchor.name}")
 def activate_node(anchor: DockerHost, node_id: str) -> None:
     with anchor.client() as client:
-        node = call(anchor.name, f"inspect node {node_id}", lambda: client.nodes.get(node_id), timeout=FACT_TIMEOUT_S)
+        node = read_state(anchor.name, f"inspect node {node_id}", lambda: client.nodes.get(node_id))
         spec = dict(node.attrs["Spec"], Availability="active")
         call(anchor.name, f"activate node {node_id}", lambda: node.update(spec))
 
@@ -158,22 +156,19 @@ def set_node_role(anchor: DockerHost, node_id: str, role: str, timeout: float = 
         raise InvalidInput(f"role change must be promote or demote, not {role!r}")
     want = "manager" if role == "promote" else "worker"
     with anchor.client() as client:
-        nodes = [m.parse_node(n) for n in call(anchor.name, "list nodes", lambda: client.api.nodes(),
-                                               timeout=FACT_TIMEOUT_S)]
+        nodes = [m.parse_node(n) for n in read_state(anchor.name, "list nodes", lambda: client.api.nodes())]
         if role == "demote":
             unsafe = plan.check_role_changes(nodes, [], [node_id])
             if unsafe:
                 raise SafetyCheckFailed("; ".join(unsafe))
-        attrs = call(anchor.name, f"inspect node {node_id}", lambda: client.api.inspect_node(node_id),
-                     timeout=FACT_TIMEOUT_S)
+        attrs = read_state(anchor.name, f"inspect node {node_id}", lambda: client.api.inspect_node(node_id))
         if (attrs.get("Spec") or {}).get("Role") != want:
             spec = dict(attrs["Spec"], Role=want)
             call(anchor.name, f"{role} node {node_id}", lambda: client.api.update_node(
                 node_id, attrs["Version"]["Index"], spec))
         deadline = time.monotonic() + timeout
         while True:
-            node = m.parse_node(call(anchor.name, f"inspect node {node_id}", lambda: client.api.inspect_node(node_id),
-                                     timeout=FACT_TIMEOUT_S))
+            node = m.parse_node(read_state(anchor.name, f"inspect node {node_id}", lambda: client.api.inspect_node(node_id)))
             if (node.reachability == "reachable") if want == "manager" else not node.in_raft:
                 get_run_logger().info("node %s (%s) is now a %s", node.hostname, node_id[:12], want)
                 return node
@@ -225,7 +220,7 @@ def leave_swarm(host: DockerHost, force: bool = False) -> bool:
     """Leave the swarm (``--force`` on the last manager). False when the engine was not in a swarm."""
     with host.client() as client:
         state = m.parse_host_state(host.name, host.address,
-                                   call(host.name, "docker info", client.info, timeout=FACT_TIMEOUT_S))
+                                   read_state(host.name, "docker info", client.info))
         if not state.in_swarm:
             return False
         call(host.name, "swarm leave", lambda: client.api.leave_swarm(force=force))
@@ -266,8 +261,7 @@ def _service_state(anchor: DockerHost, client: Any, name: str) -> m.ServiceState
         return None
     except docker.errors.APIError as exc:
         raise SwarmError(f"{anchor.name}: inspect service {name} failed: {exc.explanation or exc}") from exc
-    tasks = call(anchor.name, f"list tasks of {name}", lambda: client.api.tasks(filters={"service": attrs["ID"]}),
-                 timeout=FACT_TIMEOUT_S)
+    tasks = read_state(anchor.name, f"list tasks of {name}", lambda: client.api.tasks(filters={"service": attrs["ID"]}))
     return m.parse_service(attrs, tasks, svc.HASH_LABEL)
 
 
@@ -306,8 +300,7 @@ def update_swarm_service(anchor: DockerHost, spec: svc.ServiceSpec, registry: Re
     labels = {svc.HASH_LABEL: svc.spec_hash(spec), svc.MANAGED_LABEL: "deploy-swarm-service", **(extra_labels or {})}
     with anchor.client() as client:
         _login(anchor, client, registry)
-        cur = call(anchor.name, f"inspect service {spec.name}", lambda: client.api.inspect_service(spec.name),
-                   timeout=FACT_TIMEOUT_S)
+        cur = read_state(anchor.name, f"inspect service {spec.name}", lambda: client.api.inspect_service(spec.name))
         template = dict(api["TaskTemplate"])
         if force:
             template["ForceUpdate"] = int(cur["Spec"]["TaskTemplate"].get("ForceUpdate") or 0) + 1
@@ -321,8 +314,7 @@ def force_update_service(anchor: DockerHost, name: str) -> None:
     """``docker service update --force``: restart the tasks so the scheduler spreads them again (swarm does
     not rebalance when a node returns). The spec and its hash label stay as they are."""
     with anchor.client() as client:
-        cur = call(anchor.name, f"inspect service {name}", lambda: client.api.inspect_service(name),
-                   timeout=FACT_TIMEOUT_S)
+        cur = read_state(anchor.name, f"inspect service {name}", lambda: client.api.inspect_service(name))
         spec = cur["Spec"]
         template = dict(spec["TaskTemplate"])
         template["ForceUpdate"] = int(template.get("ForceUpdate") or 0) + 1
@@ -349,8 +341,7 @@ def wait_for_service(anchor: DockerHost, name: str, expected_hash: str | None, c
     while True:
         with anchor.client() as client:
             live = _service_state(anchor, client, name)
-            nodes = [m.parse_node(n) for n in call(anchor.name, "list nodes", lambda: client.api.nodes(),
-                                                   timeout=FACT_TIMEOUT_S)]
+            nodes = [m.parse_node(n) for n in read_state(anchor.name, "list nodes", lambda: client.api.nodes())]
         if live is None:
             raise SwarmError(f"service {name} does not exist")
         eligible = svc.eligible_count(nodes, constraints) if live.mode == "global" else None
@@ -381,8 +372,7 @@ def write_site_content(host: DockerHost, directory: str, files: dict[str, str]) 
 @task(cache_policy=NO_CACHE, task_run_name="read nodes from {anchor.name}")
 def read_nodes(anchor: DockerHost) -> list[m.SwarmNode]:
     with anchor.client() as client:
-        return [m.parse_node(n) for n in call(anchor.name, "list nodes", lambda: client.api.nodes(),
-                                              timeout=FACT_TIMEOUT_S)]
+        return [m.parse_node(n) for n in read_state(anchor.name, "list nodes", lambda: client.api.nodes())]
 
 
 # ---- drill: node down / up ---------------------------------------------------------------------------------------
