@@ -19,7 +19,6 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.context import SyncClientContext
 from prefect.futures import PrefectFuture, wait
 from pydantic import BaseModel, Field
 
@@ -28,6 +27,7 @@ from core.errors import ConfirmationRequired, SafetyCheckFailed
 from core.swarm.errors import ForeignSwarm, SwarmError
 from core.swarm.models import ClusterState
 from core.swarm.plan import BootstrapPlan, InventoryHost, Step, plan_bootstrap
+from flows._sync import async_body
 from tasks.swarm import (
     Background,
     activate_node,
@@ -72,12 +72,8 @@ def plan_markdown(plan: BootstrapPlan) -> str:
 
 @flow(name="bootstrap-swarm")
 async def bootstrap_swarm(params: BootstrapSwarmParams) -> dict[str, object]:
-    # async only so that Prefect does not join its heartbeat thread when the run ends (up to 1 s per sync run);
-    # the body stays sync: Prefect's dual sync/async helpers (Block.load, create_*_artifact) are called with
-    # _sync=True, else in an async flow they return a coroutine and do nothing. One sync API client for the whole
-    # body (a sync flow run has one; an async one does not, and every load, artifact and sync task would open
-    # its own client and connection: ~0.8 s more per bring-up, measured)
-    with SyncClientContext.get_or_create(), Background() as bg:  # artifacts are published while the flow goes on
+    # async with a sync body: see flows._sync
+    with async_body(), Background() as bg:  # artifacts are published while the flow goes on
         return _bootstrap(params, bg)
 
 

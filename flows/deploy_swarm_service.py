@@ -22,7 +22,6 @@ from typing import TypeVar
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.blocks.core import Block
-from prefect.context import SyncClientContext
 from prefect.futures import wait
 from pydantic import BaseModel, Field
 
@@ -33,6 +32,7 @@ from blocks.swarm import HaproxyHost, SwarmInventory
 from core.swarm import haproxy as hx
 from core.swarm import service as svc
 from core.swarm.errors import SwarmError
+from flows._sync import async_body
 from tasks.haproxy import (
     container_config_dir,
     ensure_haproxy_container,
@@ -112,12 +112,8 @@ def _plan_markdown(p: DeploySwarmServiceParams, layout: svc.Layout, plan: svc.De
 
 @flow(name="deploy-swarm-service")
 async def deploy_swarm_service(params: DeploySwarmServiceParams) -> dict[str, object]:
-    # async only so that Prefect does not join its heartbeat thread when the run ends (up to 1 s per sync run);
-    # the body stays sync: Prefect's dual sync/async helpers (Block.load, create_*_artifact) are called with
-    # _sync=True, else in an async flow they return a coroutine and do nothing. One sync API client for the whole
-    # body (a sync flow run has one; an async one does not, and every load, artifact and sync task would open
-    # its own client and connection: ~0.8 s more per bring-up, measured)
-    with SyncClientContext.get_or_create(), Background() as bg:  # artifacts are published while the flow goes on
+    # async with a sync body: see flows._sync
+    with async_body(), Background() as bg:  # artifacts are published while the flow goes on
         return _deploy(params, bg)
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.context import SyncClientContext
 from prefect.utilities.annotations import quote
 from pydantic import BaseModel, Field
 
@@ -26,6 +25,7 @@ from blocks.mirror import upstream_ca
 from core.mirror.apt import AptSpec, by_hash_aliases, installer_files, package_files, select_index_files
 from core.mirror.deb822 import FileEntry, parse_release
 from core.mirror.plan import Stamp, plan_sync, snapshot_id, spec_digest
+from flows._sync import async_body
 from flows.mirror_common import (
     Destination,
     publish_plan_artifact,
@@ -89,9 +89,8 @@ def _keyring(block: str) -> tuple[bytes | None, list[str]]:
 
 @flow(name="mirror-apt", log_prints=False)
 async def mirror_apt(params: MirrorAptParams) -> dict[str, Any]:
-    # one sync API client for the whole body, as a sync flow run has (an async run has none: every block
-    # load, artifact and task would otherwise open its own client)
-    with SyncClientContext.get_or_create():
+    # async with a sync body: see flows._sync
+    with async_body():
         return _mirror_apt(params)
 
 

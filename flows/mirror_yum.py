@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.context import SyncClientContext
 from prefect.utilities.annotations import quote
 from pydantic import BaseModel, Field
 
@@ -17,6 +16,7 @@ from blocks.mirror import upstream_ca
 from core.mirror.deb822 import FileEntry
 from core.mirror.plan import Stamp, plan_sync, snapshot_id, spec_digest
 from core.mirror.yum import decompress, parse_primary, parse_repomd
+from flows._sync import async_body
 from flows.mirror_apt import _keyring
 from flows.mirror_common import (
     Destination,
@@ -60,9 +60,8 @@ class MirrorYumParams(BaseModel):
 
 @flow(name="mirror-yum")
 async def mirror_yum(params: MirrorYumParams) -> dict[str, Any]:
-    # one sync API client for the whole body, as a sync flow run has (an async run has none: every block
-    # load, artifact and task would otherwise open its own client)
-    with SyncClientContext.get_or_create():
+    # async with a sync body: see flows._sync
+    with async_body():
         return _mirror_yum(params)
 
 

@@ -17,7 +17,6 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.context import SyncClientContext
 from pydantic import BaseModel, Field
 
 from blocks.docker_host import DockerHost
@@ -31,6 +30,7 @@ from core.swarm.drill import Event, Timeline, check_drill, timeline
 from core.swarm.errors import SwarmError
 from core.swarm.models import ServiceState, SwarmNode
 from core.swarm.spread import Spread, spread
+from flows._sync import async_body
 from tasks.haproxy import (
     LoadRunner,
     StatsWatcher,
@@ -106,12 +106,8 @@ def _running_on(live: ServiceState | None, exclude_node: str) -> int:
 
 @flow(name="prove-swarm-service")
 async def prove_swarm_service(params: ProveSwarmServiceParams) -> dict[str, object]:
-    # async only so that Prefect does not join its heartbeat thread when the run ends (up to 1 s per sync run);
-    # the body stays sync: Prefect's dual sync/async helpers (Block.load, create_*_artifact) are called with
-    # _sync=True, else in an async flow they return a coroutine and do nothing. One sync API client for the whole
-    # body (a sync flow run has one; an async one does not, and every load, artifact and sync task would open
-    # its own client and connection: ~0.8 s more per bring-up, measured)
-    with SyncClientContext.get_or_create():
+    # async with a sync body: see flows._sync
+    with async_body():
         return _prove(params)
 
 
