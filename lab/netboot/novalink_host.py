@@ -184,13 +184,16 @@ def ensure_mirror(lab: LabContext) -> Path:
               "rsct": (root / "rsct/ubuntu", RSCT_SUITE, "main", "RSCT (powerops lab)", RSCT_KEY)}
     pubkey = subprocess.run(["gpg", "--homedir", str(gnupg), "--armor", "--export"], check=True,
                             capture_output=True).stdout
-    for repo_name, (repo, suite, component, label, keyfile) in layout.items():
-        pool = repo / "pool" / component
-        pool.mkdir(parents=True)
-        for name, version, depends, description in PACKAGES[repo_name]:
-            _build_deb(work, pool, name, version, depends, description)
-        _release(repo, suite, component, label, gnupg)
-        (repo / keyfile).write_bytes(pubkey)
+    try:
+        for repo_name, (repo, suite, component, label, keyfile) in layout.items():
+            pool = repo / "pool" / component
+            pool.mkdir(parents=True)
+            for name, version, depends, description in PACKAGES[repo_name]:
+                _build_deb(work, pool, name, version, depends, description)
+            _release(repo, suite, component, label, gnupg)
+            (repo / keyfile).write_bytes(pubkey)
+    finally:
+        _stop_gpg_agent(lab)
     shutil.rmtree(work, ignore_errors=True)
     marker.write_text(REPO_VERSION)
     return root
@@ -273,7 +276,16 @@ def up(lab: LabContext) -> None:
     ensure_host(lab)
 
 
+def _stop_gpg_agent(lab: LabContext) -> None:
+    """Signing starts a gpg-agent daemon for the lab's GnuPG home; the lab stops what it started."""
+    gnupg = base(lab) / "cache" / "gnupg"
+    if gnupg.is_dir():
+        subprocess.run(["gpgconf", "--homedir", str(gnupg), "--kill", "gpg-agent"], check=False,
+                       capture_output=True)
+
+
 def down(lab: LabContext) -> None:
+    _stop_gpg_agent(lab)
     stop_sshd(lab, HOST_NODE)
     netns.remove_node(HOST_NODE)
     shutil.rmtree(host_root(lab), ignore_errors=True)
