@@ -36,6 +36,7 @@ import docker.errors
 import docker.tls
 import paramiko
 import requests.exceptions
+from docker.transport import UnixHTTPAdapter
 
 from core.errors import DockerError, HostUnreachable
 from seams.ssh import SshParams, connect
@@ -130,6 +131,28 @@ def _pump(sock: socket.socket, chan: paramiko.Channel) -> None:
         sock.close()
 
 
+class _OnePoolUnixAdapter(UnixHTTPAdapter):  # type: ignore[misc]
+    """docker-py keys its unix-socket connection pools by the request URL, so every distinct endpoint (every
+    container ID, every image name) opens a new connection. Through the SSH tunnel each new connection starts
+    a ``docker system dial-stdio`` process on the host: ~0.1 s per request (measured, lab swarm: ``haproxy -c``
+    in a container 0.47 s over the tunnel against 0.19 s on the socket). One keep-alive pool per engine, as
+    the docker CLI has."""
+
+    def get_connection(self, url: str, proxies: Any = None) -> Any:
+        return super().get_connection("http+docker://engine", proxies)
+
+
+def one_connection_pool(client: docker.DockerClient, max_pool_size: int = 16) -> docker.DockerClient:
+    """Give a unix-socket ``client`` one connection pool for all its requests (see ``_OnePoolUnixAdapter``)."""
+    api = client.api
+    adapter = _OnePoolUnixAdapter("http+unix://" + api._custom_adapter.socket_path, timeout=api.timeout,
+                                  max_pool_size=max_pool_size)
+    api.mount("http+docker://", adapter)
+    old, api._custom_adapter = api._custom_adapter, adapter
+    old.close()
+    return client
+
+
 _TUNNELS: dict[tuple[str, int, str, str, str], _SshTunnel] = {}
 _CLIENTS: dict[tuple[str, str, str], docker.DockerClient] = {}  # one negotiated client per engine
 _LOCK = threading.Lock()
@@ -166,6 +189,8 @@ def docker_client(params: DockerParams) -> Iterator[docker.DockerClient]:
                                            verify=True)
             client = docker.DockerClient(base_url=base_url, version="1.41", timeout=params.timeout, tls=tls)
             client.api.trust_env = False
+            if not tls:
+                one_connection_pool(client)
             with_call_timeouts(client)
             if params.api_version == "auto":
                 with request_timeout(params.name, "read the Docker API version", FACT_TIMEOUT_S):

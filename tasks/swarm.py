@@ -242,11 +242,18 @@ def read_image_present(host: DockerHost, image: str) -> bool:
 
 @task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=1, task_run_name="detect IPVS on {host.name}")
 def read_ipvs_support(host: DockerHost) -> bool:
-    """The routing mesh and VIPs need IPVS in the kernel: loaded (/proc/net/ip_vs) or loadable."""
+    """The routing mesh and VIPs need IPVS in the kernel: loaded (/proc/net/ip_vs) or loadable (what
+    ``modprobe -n ip_vs`` answers, read from the kernel's module lists). Files only, over the open SFTP
+    session: no process to start on the node (an exec cost 0.1 s idle, up to 0.7 s during a bring-up)."""
     conn = host.ssh.connect()
-    if conn.read_file("/proc/net/ip_vs") is not None:  # over the open SFTP session: no process to start
+    if conn.read_file("/proc/net/ip_vs") is not None:
         return True
-    return bool(conn.run(["modprobe", "-n", "-q", "ip_vs"], check=False).ok)
+    release = conn.read_file("/proc/sys/kernel/osrelease")
+    if release is None:
+        return False
+    base = f"/lib/modules/{release.decode(errors='replace').strip()}"
+    lists = [conn.read_file(f"{base}/{name}") for name in ("modules.dep", "modules.builtin")]
+    return svc.kernel_module_available("ip_vs", *(b.decode(errors="replace") if b else None for b in lists))
 
 
 # ---- services --------------------------------------------------------------------------------------------------

@@ -104,6 +104,30 @@ class Layout:
     reason: str
 
 
+def _module_name(path: str) -> str:
+    base = path.strip().rsplit("/", 1)[-1]
+    for ext in (".gz", ".xz", ".zst"):
+        base = base.removesuffix(ext)
+    return base.removesuffix(".ko").replace("-", "_")
+
+
+def kernel_module_available(name: str, modules_dep: str | None, modules_builtin: str | None) -> bool:
+    """What ``modprobe -n -q NAME`` answers, from the kernel's own lists (``/lib/modules/$(uname -r)/``):
+    built in (``modules.builtin``, one path a line) or loadable (``modules.dep``, ``path: deps...`` lines;
+    compressed ``.ko.xz``/``.ko.zst``/``.ko.gz`` too). ``-`` and ``_`` are the same in module names, as for
+    modprobe. No lists (no /lib/modules for this kernel) means not available. Read as files, these answer
+    without starting a process on the host."""
+    want = name.replace("-", "_")
+    for line in (modules_builtin or "").splitlines():
+        if line.strip() and _module_name(line) == want:
+            return True
+    for line in (modules_dep or "").splitlines():
+        head = line.split(":", 1)[0]
+        if head.strip() and _module_name(head) == want:
+            return True
+    return False
+
+
 def choose_layout(requested: str, ipvs: bool, mode: str) -> Layout:
     """Which front end the cluster supports.
 

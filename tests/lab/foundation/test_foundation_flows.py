@@ -238,6 +238,25 @@ def test_docker_api_over_tls_and_over_ssh_see_the_same_engine(docker_lab):
         c.version()
 
 
+def test_ssh_write_file_makes_missing_directories_and_is_idempotent(docker_lab):
+    conn = DockerHost.load("lab-dock2").ssh.connect()
+    root = "/tmp/powerops-write-file-test"
+    conn.run(["rm", "-rf", root])
+    try:
+        assert conn.write_file(f"{root}/a/b/c.txt", b"one\n", 0o600) is True
+        assert conn.read_file(f"{root}/a/b/c.txt") == b"one\n"
+        modes = conn.run(["stat", "-c", "%a %F", f"{root}/a", f"{root}/a/b", f"{root}/a/b/c.txt"]).stdout.split("\n")
+        assert modes[:3] == ["755 directory", "755 directory", "600 regular file"]
+        assert conn.write_file(f"{root}/a/b/c.txt", b"one\n", 0o600) is False  # same content: nothing written
+        assert conn.write_file(f"{root}/a/d.txt", b"two\n") is True  # parent exists now
+        conn.run(["touch", f"{root}/file"])
+        with pytest.raises(NotADirectoryError, match=f"{root}/file"):
+            conn.write_file(f"{root}/file/x.txt", b"three\n")
+        assert conn.run(["ls", "-A", f"{root}/a/b"]).stdout.split() == ["c.txt"]  # no temporary file left
+    finally:
+        conn.run(["rm", "-rf", root])
+
+
 @pytest.mark.slow
 def test_ppc64el_base_image_through_qemu_user_static(docker_lab):
     """A foreign architecture: debootstrap --foreign, emulated second stage, platform linux/ppc64le."""

@@ -77,6 +77,35 @@ def test_choose_layout(requested, ipvs, mode, expected):
     assert (lay.name, lay.endpoint_mode, lay.publish_mode) == expected and lay.reason
 
 
+# modules.dep lines as Debian 12 (plain .ko), RHEL 9 (.ko.xz) and Ubuntu 24.04 (.ko.zst) ship them
+DEP_DEBIAN = ("kernel/net/netfilter/ipvs/ip_vs_rr.ko: kernel/net/netfilter/ipvs/ip_vs.ko\n"
+              "kernel/net/netfilter/ipvs/ip_vs.ko: kernel/net/netfilter/nf_conntrack.ko "
+              "kernel/net/ipv6/netfilter/nf_defrag_ipv6.ko kernel/net/ipv4/netfilter/nf_defrag_ipv4.ko "
+              "kernel/lib/libcrc32c.ko\n"
+              "kernel/net/netfilter/ipvs/ip_vs_ftp.ko: kernel/net/netfilter/ipvs/ip_vs.ko kernel/net/netfilter/nf_nat.ko\n")
+DEP_RHEL = "kernel/net/netfilter/ipvs/ip_vs.ko.xz: kernel/net/netfilter/nf_conntrack.ko.xz\n"
+DEP_UBUNTU = "kernel/net/netfilter/ipvs/ip_vs.ko.zst: kernel/net/netfilter/nf_conntrack.ko.zst\n"
+DEP_NO_IPVS = ("kernel/net/netfilter/ipvs/ip_vs_rr.ko: kernel/net/netfilter/nf_conntrack.ko\n"
+               "kernel/net/bridge/br_netfilter.ko: kernel/net/bridge/bridge.ko kernel/net/802/stp.ko\n")
+
+
+@pytest.mark.parametrize(("dep", "builtin", "expected"), [
+    (DEP_DEBIAN, "", True),
+    (DEP_RHEL, None, True),
+    (DEP_UBUNTU, None, True),
+    (DEP_NO_IPVS, "kernel/net/bridge/bridge.ko\n", False),  # ip_vs_rr alone is not ip_vs
+    (DEP_NO_IPVS, "kernel/net/netfilter/ipvs/ip_vs.ko\n", True),  # built into the kernel
+    (None, None, False),  # no /lib/modules for the running kernel (a container, a stripped host)
+])
+def test_ipvs_availability_read_from_the_kernels_module_lists(dep, builtin, expected):
+    assert svc.kernel_module_available("ip_vs", dep, builtin) is expected
+
+
+def test_module_names_treat_dash_and_underscore_alike():
+    assert svc.kernel_module_available("ip-vs", DEP_RHEL, None)
+    assert svc.kernel_module_available("br_netfilter", None, "kernel/net/bridge/br-netfilter.ko\n")
+
+
 def test_choose_layout_refuses_seed_replicated_without_ipvs():
     with pytest.raises(InvalidInput, match="IPVS"):
         svc.choose_layout("seed", False, "replicated")
