@@ -28,8 +28,8 @@ from core.swarm.errors import ForeignSwarm, SwarmError
 from core.swarm.models import ClusterState
 from core.swarm.plan import BootstrapPlan, InventoryHost, Step, plan_bootstrap
 from flows._sync import async_body
+from tasks.background import Background
 from tasks.swarm import (
-    Background,
     activate_node,
     create_overlay_network,
     init_swarm,

@@ -33,6 +33,7 @@ from core.swarm import haproxy as hx
 from core.swarm import service as svc
 from core.swarm.errors import SwarmError
 from flows._sync import async_body
+from tasks.background import Background
 from tasks.haproxy import (
     container_config_dir,
     ensure_haproxy_container,
@@ -47,7 +48,6 @@ from tasks.haproxy import (
 )
 from tasks.registry import pull_image
 from tasks.swarm import (
-    Background,
     create_swarm_service,
     load_blocks,
     read_cluster_state,

@@ -28,11 +28,13 @@ from core.mirror.plan import Stamp, plan_sync, snapshot_id, spec_digest
 from flows._sync import async_body
 from flows.mirror_common import (
     Destination,
+    load_keyring,
     publish_plan_artifact,
     publish_summary,
     resolve_destination,
     snapshot_timestamp,
 )
+from tasks.background import Background
 from tasks.mirror import (
     DownloadReport,
     build_snapshot,
@@ -78,23 +80,14 @@ class MirrorAptParams(BaseModel):
     dry_run: bool = Field(default=False, description="Publish the plan only; the published mirror is not changed.")
 
 
-def _keyring(block: str) -> tuple[bytes | None, list[str]]:
-    if not block:
-        return None, []
-    from blocks.mirror import MirrorKeyring
-
-    kr = MirrorKeyring.load(block, _sync=True)
-    return kr.keyring_bytes(), list(kr.allowed_fingerprints)
-
-
 @flow(name="mirror-apt", log_prints=False)
 async def mirror_apt(params: MirrorAptParams) -> dict[str, Any]:
     # async with a sync body: see flows._sync
-    with async_body():
-        return _mirror_apt(params)
+    with async_body(), Background() as bg:  # artifacts are published, the keyring loaded, while the flow goes on
+        return _mirror_apt(params, bg)
 
 
-def _mirror_apt(params: MirrorAptParams) -> dict[str, Any]:
+def _mirror_apt(params: MirrorAptParams, bg: Background) -> dict[str, Any]:
     log = get_run_logger()
     spec = AptSpec(tuple(params.suites), tuple(params.components), tuple(params.architectures),
                    params.sources, params.installer, params.translations,
@@ -103,6 +96,7 @@ def _mirror_apt(params: MirrorAptParams) -> dict[str, Any]:
     name = params.destination.name
     upstream = params.upstream_url.rstrip("/") + "/"
 
+    keyring_f = bg.submit(load_keyring, params.keyring_block)
     ca_pem = upstream_ca(params.upstream_ca_block)
     release_files = {s: fetch_release_files(upstream, s, ca_pem) for s in spec.suites}
     stamp = Stamp("apt", spec_digest({"upstream": upstream, **spec.as_dict()}),
@@ -110,11 +104,11 @@ def _mirror_apt(params: MirrorAptParams) -> dict[str, Any]:
     published = read_published_stamp(stores.published)
     if published == stamp and not params.verify_existing:
         log.info("mirror %s: upstream Release files are byte-identical to the published ones: nothing to do", name)
-        publish_summary("apt", name, [{"result": "unchanged", "reason": "signed Release files identical to the "
+        bg.submit(publish_summary, "apt", name, [{"result": "unchanged", "reason": "signed Release files identical to the "
                                        "published snapshot", "snapshot": str(stores.published.current_snapshot())}])
         return {"changed": False, "reason": "upstream unchanged"}
 
-    keyring, fingerprints = _keyring(params.keyring_block)
+    keyring, fingerprints = keyring_f.result()
     releases = {s: parse_release(verify_release_signature(f, s, keyring, params.allow_unsigned, fingerprints))
                 for s, f in release_files.items()}
 
@@ -141,7 +135,7 @@ def _mirror_apt(params: MirrorAptParams) -> dict[str, Any]:
         tree.update(installer_files(fetched_idx, index_files))
 
     plan = plan_sync(tree, list_pool_objects(stores.local), current)
-    publish_plan_artifact("apt", name, plan, params.dry_run)
+    bg.submit(publish_plan_artifact, "apt", name, plan, params.dry_run)
     if params.dry_run:
         return {"changed": False, "dry_run": True, **plan.summary()}
 
@@ -168,7 +162,7 @@ def _mirror_apt(params: MirrorAptParams) -> dict[str, Any]:
                 "removed files": str(pruned.get("files removed", 0))})
     if pushed:
         row["bytes sent to mirror host"] = str(pushed["bytes sent"])
-    publish_summary("apt", name, [row])
+    bg.submit(publish_summary, "apt", name, [row])
     return {"changed": True, "snapshot": sid, "downloaded": report.files, "bytes": report.nbytes,
             "skipped": report.skipped, "resumed": report.resumed, "files": len(tree),
             "removed": len(plan.removed), "added": len(plan.added), "url": stores.url, **pushed}

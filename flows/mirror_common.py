@@ -79,6 +79,16 @@ def snapshot_timestamp() -> str:
         time.sleep(0.05)
 
 
+def load_keyring(block: str) -> tuple[bytes | None, list[str]]:
+    """The keys and allowed fingerprints of a powerops-mirror-keyring block (none when no block is named)."""
+    if not block:
+        return None, []
+    from blocks.mirror import MirrorKeyring
+
+    kr = MirrorKeyring.load(block, _sync=True)
+    return kr.keyring_bytes(), list(kr.allowed_fingerprints)
+
+
 def publish_plan_artifact(kind: str, name: str, plan: SyncPlan, dry_run: bool) -> None:
     s = plan.summary()
     rows = "\n".join(f"| {k} | {v} |" for k, v in s.items())

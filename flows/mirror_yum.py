@@ -17,14 +17,15 @@ from core.mirror.deb822 import FileEntry
 from core.mirror.plan import Stamp, plan_sync, snapshot_id, spec_digest
 from core.mirror.yum import decompress, parse_primary, parse_repomd
 from flows._sync import async_body
-from flows.mirror_apt import _keyring
 from flows.mirror_common import (
     Destination,
+    load_keyring,
     publish_plan_artifact,
     publish_summary,
     resolve_destination,
     snapshot_timestamp,
 )
+from tasks.background import Background
 from tasks.mirror import (
     build_snapshot,
     download_files,
@@ -61,24 +62,25 @@ class MirrorYumParams(BaseModel):
 @flow(name="mirror-yum")
 async def mirror_yum(params: MirrorYumParams) -> dict[str, Any]:
     # async with a sync body: see flows._sync
-    with async_body():
-        return _mirror_yum(params)
+    with async_body(), Background() as bg:  # artifacts are published, the keyring loaded, while the flow goes on
+        return _mirror_yum(params, bg)
 
 
-def _mirror_yum(params: MirrorYumParams) -> dict[str, Any]:
+def _mirror_yum(params: MirrorYumParams, bg: Background) -> dict[str, Any]:
     log = get_run_logger()
     stores = resolve_destination(params.destination)
     name = params.destination.name
     upstream = params.upstream_url.rstrip("/") + "/"
 
+    keyring_f = bg.submit(load_keyring, params.keyring_block)
     ca_pem = upstream_ca(params.upstream_ca_block)
     meta = fetch_repomd(upstream, ca_pem)
     stamp = Stamp("yum", spec_digest({"upstream": upstream}), {"repomd": upstream_digest(meta)})
     if read_published_stamp(stores.published) == stamp and not params.verify_existing:
         log.info("mirror %s: repomd.xml is byte-identical to the published one: nothing to do", name)
-        publish_summary("yum", name, [{"result": "unchanged", "reason": "signed repomd.xml identical"}])
+        bg.submit(publish_summary, "yum", name, [{"result": "unchanged", "reason": "signed repomd.xml identical"}])
         return {"changed": False, "reason": "upstream unchanged"}
-    keyring, fingerprints = _keyring(params.keyring_block)
+    keyring, fingerprints = keyring_f.result()
     verify_detached_signature(meta["repodata/repomd.xml"], meta.get("repodata/repomd.xml.asc"),
                               f"{upstream}repodata/repomd.xml", keyring, params.allow_unsigned, fingerprints)
     repodata = parse_repomd(meta["repodata/repomd.xml"])
@@ -99,7 +101,7 @@ def _mirror_yum(params: MirrorYumParams) -> dict[str, Any]:
     tree.update({p.href: p.entry for p in packages})
 
     plan = plan_sync(tree, list_pool_objects(stores.local), current)
-    publish_plan_artifact("yum", name, plan, params.dry_run)
+    bg.submit(publish_plan_artifact, "yum", name, plan, params.dry_run)
     if params.dry_run:
         return {"changed": False, "dry_run": True, **plan.summary()}
     report = download_files(stores.local, upstream, quote(plan.downloads), params.concurrency, label="packages",
@@ -119,7 +121,7 @@ def _mirror_yum(params: MirrorYumParams) -> dict[str, Any]:
             prune_mirror(stores.remote, params.keep_snapshots)
     row = report.row()
     row.update({"metadata files": str(len(md_tree)), "packages": str(len(packages)), "snapshot": sid})
-    publish_summary("yum", name, [row])
+    bg.submit(publish_summary, "yum", name, [row])
     return {"changed": True, "snapshot": sid, "downloaded": report.files, "bytes": report.nbytes,
             "packages": len(packages), "files": len(tree), "added": len(plan.added), "removed": len(plan.removed),
             "url": stores.url, **pushed}

@@ -20,7 +20,6 @@ from typing import Any
 
 import httpx
 from prefect import get_run_logger, task
-from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
 
@@ -40,6 +39,7 @@ from core.mirror.tls import tls_failure
 from seams.mirror_fetch import Job, Result, Upstream, fetch_all
 from seams.mirror_http import download, fetch, http_client
 from seams.mirror_store import LocalStore, RemoteStore
+from tasks.background import BackgroundProgress
 
 Store = LocalStore | RemoteStore
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -234,14 +234,12 @@ def download_files(store: LocalStore, upstream_url: str, downloads: Sequence[Dow
     optional_set = set(optional)
     total = len(downloads)
     start = time.monotonic()
-    artifact_id = None
-    if TaskRunContext.get() is not None and total:
-        artifact_id = create_progress_artifact(0.0, description=f"mirror download: {label} ({total} files)")
-    last_update = start
+    progress = (BackgroundProgress(f"mirror download: {label} ({total} files)")
+                if TaskRunContext.get() is not None and total else None)
     done_count = 0
 
     def record(path: str, nbytes: int, resumed: bool, err: str | None) -> None:
-        nonlocal done_count, last_update
+        nonlocal done_count
         done_count += 1
         if err == "missing":
             report.missing_optional.append(path)
@@ -252,11 +250,8 @@ def download_files(store: LocalStore, upstream_url: str, downloads: Sequence[Dow
             report.files += 1
             report.nbytes += nbytes
             report.resumed += int(resumed)
-        if artifact_id is not None:
-            now = time.monotonic()
-            if now - last_update > 1.0:
-                update_progress_artifact(artifact_id, 100.0 * done_count / total)
-                last_update = now
+        if progress is not None:
+            progress.update(100.0 * done_count / total)
 
     by_sha = {d.sha256: d for d in downloads}
     careful: list[Download] = []
@@ -292,8 +287,8 @@ def download_files(store: LocalStore, upstream_url: str, downloads: Sequence[Dow
     if careful:
         _download_careful(store, upstream_url, careful, concurrency, optional_set, ca_pem, record)
     report.seconds = time.monotonic() - start
-    if artifact_id is not None:
-        update_progress_artifact(artifact_id, 100.0)
+    if progress is not None:
+        progress.close()
     log.info("%s: %d files, %d bytes in %.2fs (%d resumed, %d failed)", label, report.files, report.nbytes,
              report.seconds, report.resumed, len(report.failed))
     return report

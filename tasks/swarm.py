@@ -8,11 +8,9 @@ task parameters, results, logs or artifacts.
 from __future__ import annotations
 
 import contextvars
-import inspect
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from prefect import get_run_logger, task
@@ -48,39 +46,6 @@ def load_blocks(wanted: list[tuple[type[Block], str]]) -> dict[tuple[type[Block]
 
     with ThreadPoolExecutor(max_workers=min(8, len(unique) or 1)) as pool:
         return dict(zip(unique, pool.map(load, unique), strict=True))
-
-
-def _no_coroutine(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-    out = fn(*args, **kwargs)
-    if inspect.iscoroutine(out):  # nothing would ever run it: the work would be silently skipped
-        out.close()
-        raise TypeError(f"{getattr(fn, '__name__', fn)} returned a coroutine in a background thread: call it with "
-                        "_sync=True (Prefect's dual sync/async helpers go async in an async flow's context)")
-    return out
-
-
-class Background:
-    """Side calls that need not hold up the flow (artifact publishing: one API round-trip each) on threads, each
-    in a copy of the caller's context (the artifact then belongs to the flow run). Leaving the ``with`` block
-    waits for all of them and re-raises the first error (unless the block itself raised). Prefect's dual
-    sync/async helpers need ``_sync=True`` here when the caller is an async flow (the copied context says
-    "async": they would return a coroutine and do nothing); a coroutine returned by ``fn`` is refused."""
-
-    def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="powerops-bg")
-        self._futures: list[Future[Any]] = []
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
-        self._futures.append(self._pool.submit(contextvars.copy_context().run, _no_coroutine, fn, *args, **kwargs))
-
-    def __enter__(self) -> Background:
-        return self
-
-    def __exit__(self, exc_type: object, *exc: object) -> None:
-        self._pool.shutdown(wait=True)
-        if exc_type is None:
-            for f in self._futures:
-                f.result()
 
 
 def load_docker_hosts(names: list[str]) -> dict[str, DockerHost]:

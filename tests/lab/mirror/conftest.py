@@ -64,7 +64,8 @@ def rogue_key(mirror_env: LabContext):  # type: ignore[no-untyped-def]
 def run_flow_with_artifacts(flow_obj: Any, params: Any) -> tuple[Any, dict[str, Any]]:
     """Run a mirror flow; return its result and the artifacts *its own run* published, by key. The mirror
     flows are async: a Prefect artifact call there that is not forced sync returns a coroutine and publishes
-    nothing, so the tests check the artifacts arrived."""
+    nothing, so the tests check the artifacts arrived. Artifacts without a key (progress bars) are keyed by
+    "type: description"."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
@@ -75,4 +76,5 @@ def run_flow_with_artifacts(flow_obj: Any, params: Any) -> tuple[Any, dict[str, 
     with get_client(sync_client=True) as client:
         arts = client.read_artifacts(artifact_filter=ArtifactFilter(
             flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])))
-    return result, {a.key: a for a in arts if a.key}
+    # artifacts without a key (progress bars) by "type: description"
+    return result, {a.key or f"{a.type}: {a.description}": a for a in arts}

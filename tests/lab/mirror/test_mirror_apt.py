@@ -51,6 +51,9 @@ def test_full_then_incremental_then_unchanged(apt_upstream, local_root):
     assert r1["changed"] and r1["downloaded"] == 5  # 4 ppc64el + 1 all; the amd64 one is not mirrored
     assert {"mirror-apt-plan", "mirror-apt-summary"} <= set(arts), sorted(arts)
     assert arts["mirror-apt-summary"].type == "table" and '"snapshot"' in str(arts["mirror-apt-summary"].data)
+    # download progress, published from a background thread, arrives and ends at 100 %
+    progress = arts["progress: mirror download: packages (5 files)"]
+    assert float(progress.data) == 100.0
     assert check_tree(current) == 5
     assert (current / "dists/bookworm/InRelease").read_bytes() == (up.repo.root / "dists/bookworm/InRelease").read_bytes()
     first = current.resolve()
