@@ -148,6 +148,25 @@ def run_engine(name: str, keyring: Path) -> list[dict[str, float]]:
     return out
 
 
+def prefect_floor() -> float:
+    """Wall time of an empty async flow run against the same server: what any flow run costs (create the run,
+    set its states), the floor under the flow columns."""
+    from prefect import flow
+
+    from flows._sync import call_flow
+
+    @flow(name="bench-empty-flow")
+    async def empty() -> None:
+        return None
+
+    times = []
+    for _ in range(3):
+        t = time.monotonic()
+        call_flow(empty)
+        times.append(time.monotonic() - t)
+    return min(times)
+
+
 def run_flow(name: str) -> tuple[float, float, float]:
     from blocks.mirror import MirrorKeyring
     from flows._sync import call_flow
@@ -222,13 +241,14 @@ def main() -> None:
                                  imp=eng[0]["import"], files=eng[0].get("files", 0), bytes=eng[0].get("bytes", 0))
                 if args.flow:
                     r["fl1"], r["fl2"], r["fl3"] = run_flow(name)
+                    r["floor"] = prefect_floor()
                 r["ratio"] = r["pw1"] / r["am1"]
                 if args.flow:
                     r["fratio"] = r["fl1"] / r["am1"]
                 print(f"  {name} rep {i + 1}: apt-mirror {r['am1']:.2f}s / re-run {r['am2']:.2f}s; powerops "
                       f"{r['pw1']:.2f}s / re-run {r['pw2']:.3f}s; ratio {r['ratio']:.2f}x"
                       + (f"; flow {r['fl1']:.2f}s ({r['fratio']:.2f}x) / re-run {r['fl2']:.2f}s "
-                         f"({r['fl3']:.2f}s without heartbeat)" if args.flow else "")
+                         f"({r['fl3']:.2f}s without heartbeat); empty flow run {r['floor']:.2f}s" if args.flow else "")
                       + f" (load {os.getloadavg()[0]:.1f})", flush=True)
                 reps.append(r)
             rows.append((name, reps))
@@ -236,7 +256,7 @@ def main() -> None:
         web.stop(run_dir)
     print()
     print(f"{'case':<6} {'files':>6} {'MB':>5} | {'apt-mirror 1st':>14} {'re-run':>7} | {'powerops 1st':>12} "
-          f"{'re-run':>7} | {'ratio (median, min-max)':>24} {'RSS MB':>7}" + (" | flow 1st  ratio  re-run  (no heartbeat)" if args.flow else ""))
+          f"{'re-run':>7} | {'ratio (median, min-max)':>24} {'RSS MB':>7}" + (" | flow 1st  ratio  re-run  (no heartbeat)  empty flow" if args.flow else ""))
     for name, reps in rows:
         col = {k: [r[k] for r in reps] for k in reps[0]}
         line = (f"{name:<6} {int(col['files'][0]):>6} {col['bytes'][0] / 1e6:>5.0f} | {median(col['am1']):>13.2f}s "
@@ -245,14 +265,16 @@ def main() -> None:
                 f"{max(col['rss']):>7.0f}")
         if args.flow:
             line += (f" | {median(col['fl1']):>7.2f}s {median(col['fratio']):>5.2f}x {median(col['fl2']):>6.2f}s "
-                     f"({median(col['fl3']):.2f}s)")
+                     f"({median(col['fl3']):.2f}s)  {median(col['floor']):>6.2f}s")
         print(line)
     print(f"\nmedians over {args.reps} repetition(s) per case; ratio = powerops first run / apt-mirror first run of "
           f"the same repetition. Targets: first run <= 1.2x apt-mirror, no-change re-run <= 0.1 s, RSS < 200 MB "
           f"(RSS includes ~100 MB of Prefect imported by the task module; Python start-up, median "
           f"{median([r['imp'] for _, reps in rows for r in reps]):.1f}s, is not counted in the powerops columns). "
           f"Load average (1 min) at the starts of runs: median {median(loads):.1f}, max {max(loads):.1f} on "
-          f"{os.cpu_count()} cores.")
+          f"{os.cpu_count()} cores."
+          + (" 'empty flow': the fastest of 3 runs of an empty async flow on the same Prefect server, the cost of any "
+             "flow run (part of every flow figure)." if args.flow else ""))
 
 
 if __name__ == "__main__":

@@ -44,6 +44,10 @@ def prefect_server() -> Iterator[str]:
             PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
         }):
             yield info.api_url
+            # send the logs still queued before the server goes (else: "Error logging to API" at exit)
+            from prefect.logging.handlers import APILogHandler
+
+            APILogHandler().flush()
     finally:
         ps.stop(home)
         os.environ.pop("PREFECT_API_URL", None)
