@@ -77,18 +77,21 @@ class BackgroundProgress:
             self._value = max(0.0, min(100.0, percent))
             self._cond.notify()
 
-    def close(self, timeout: float = 30.0) -> None:
-        """Publish 100 % and wait (at most ``timeout`` s) for the thread to finish."""
+    def close(self, complete: bool = True, timeout: float = 30.0) -> None:
+        """Publish 100 % (``complete``; else the last value given: the work failed) and wait at most ``timeout``
+        seconds for the thread to finish."""
         with self._cond:
-            self._value, self._closed = 100.0, True
+            if complete:
+                self._value = 100.0
+            self._closed = True
             self._cond.notify()
         self._thread.join(timeout)
 
     def __enter__(self) -> BackgroundProgress:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.close(complete=exc_type is None)
 
     def _run(self) -> None:
         try:

@@ -253,42 +253,47 @@ def download_files(store: LocalStore, upstream_url: str, downloads: Sequence[Dow
         if progress is not None:
             progress.update(100.0 * done_count / total)
 
-    by_sha = {d.sha256: d for d in downloads}
-    careful: list[Download] = []
-    jobs: list[Job] = []
-    for d in downloads:
-        partial = store.partial_path(d.sha256)
-        if partial.exists():
-            careful.append(d)  # resumed with a Range request
-        else:
-            jobs.append(Job(d.path, d.size, d.sha256, str(store.object_path(d.sha256)), str(partial),
-                            f"{stage}/{d.path}" if stage else ""))
-    if jobs:
-        up = Upstream(upstream_url, ca_pem)
-        n_workers = _worker_count(downloads) if workers is None else max(1, workers)
-        results: queue.SimpleQueue[Result | None] = queue.SimpleQueue()
-        producers = (_fetch_in_processes(up, jobs, n_workers, concurrency, ca_pem, results) if n_workers > 1
-                     else _fetch_in_thread(up, jobs, concurrency, results))
-        by_path = {j.path: by_sha[j.sha256] for j in jobs}
-        while producers:
-            res = results.get()
-            if res is None:
-                producers -= 1
-            elif res.fallback:
-                careful.append(by_path[res.path])
-            elif res.ok:
-                record(res.path, res.nbytes, False, None)
-            elif res.missing and res.path in optional_set:
-                record(res.path, 0, False, "missing")
-            elif res.missing:
-                record(res.path, 0, False, f"{up.url(res.path)}: {res.error}")
+    try:
+        by_sha = {d.sha256: d for d in downloads}
+        careful: list[Download] = []
+        jobs: list[Job] = []
+        for d in downloads:
+            partial = store.partial_path(d.sha256)
+            if partial.exists():
+                careful.append(d)  # resumed with a Range request
             else:
-                record(res.path, 0, False, res.error)
-    if careful:
-        _download_careful(store, upstream_url, careful, concurrency, optional_set, ca_pem, record)
-    report.seconds = time.monotonic() - start
+                jobs.append(Job(d.path, d.size, d.sha256, str(store.object_path(d.sha256)), str(partial),
+                                f"{stage}/{d.path}" if stage else ""))
+        if jobs:
+            up = Upstream(upstream_url, ca_pem)
+            n_workers = _worker_count(downloads) if workers is None else max(1, workers)
+            results: queue.SimpleQueue[Result | None] = queue.SimpleQueue()
+            producers = (_fetch_in_processes(up, jobs, n_workers, concurrency, ca_pem, results) if n_workers > 1
+                         else _fetch_in_thread(up, jobs, concurrency, results))
+            by_path = {j.path: by_sha[j.sha256] for j in jobs}
+            while producers:
+                res = results.get()
+                if res is None:
+                    producers -= 1
+                elif res.fallback:
+                    careful.append(by_path[res.path])
+                elif res.ok:
+                    record(res.path, res.nbytes, False, None)
+                elif res.missing and res.path in optional_set:
+                    record(res.path, 0, False, "missing")
+                elif res.missing:
+                    record(res.path, 0, False, f"{up.url(res.path)}: {res.error}")
+                else:
+                    record(res.path, 0, False, res.error)
+        if careful:
+            _download_careful(store, upstream_url, careful, concurrency, optional_set, ca_pem, record)
+    except BaseException:
+        if progress is not None:
+            progress.close(complete=False)  # the bar stays where the download stopped
+        raise
     if progress is not None:
         progress.close()
+    report.seconds = time.monotonic() - start
     log.info("%s: %d files, %d bytes in %.2fs (%d resumed, %d failed)", label, report.files, report.nbytes,
              report.seconds, report.resumed, len(report.failed))
     return report

@@ -67,6 +67,14 @@ def test_the_work_never_waits_for_a_slow_api(fake):
     assert len(fake.calls) < 10  # only the newest value is published, not every one
 
 
+def test_failed_work_leaves_the_bar_where_it_stopped(fake):
+    with pytest.raises(RuntimeError), BackgroundProgress("download", interval=0.0) as p:
+        p.update(40)
+        raise RuntimeError("connection lost")
+    assert fake.calls[-1] == ("update", 40.0)
+    assert not p._thread.is_alive()
+
+
 def test_a_failing_api_is_logged_not_raised(monkeypatch, caplog):
     f = FakeArtifacts(fail=True)
     monkeypatch.setattr(bgmod, "create_progress_artifact", f.create)
