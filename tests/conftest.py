@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import tempfile
 from collections.abc import Iterator
@@ -50,4 +51,5 @@ def prefect_server() -> Iterator[str]:
             APILogHandler().flush()
     finally:
         ps.stop(home)
+        shutil.rmtree(home, ignore_errors=True)  # its database (a PostgreSQL cluster: ~40 MB)
         os.environ.pop("PREFECT_API_URL", None)

@@ -1,20 +1,20 @@
 """Secret redaction, searched where a person or an attacker would look: the server's logs and artifacts
-through the API, the flow/task run state messages, and the server's database file (incl. its WAL)."""
+through the API, the flow/task run state messages, and what the server's database stored (``pg_dump`` of its
+PostgreSQL database, or its SQLite file and WAL)."""
 
 from __future__ import annotations
 
-import glob
 import os
 import secrets
 import shutil
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from core.ops.redact import MASK, variants
+from lab.prefect_server import stored_data
 
 from .conftest import Stack
 
@@ -56,13 +56,12 @@ def search_server(stack: Stack, values: list[str]) -> dict[str, list[str]]:
     for tr in _all(stack, "/task_runs/filter", {}):
         check(f"task run {tr['name']} state", (tr.get("state") or {}).get("message"))
     home = stack.home or os.environ.get("POWEROPS_TEST_PREFECT_HOME", "")
-    db_files = glob.glob(f"{home}/*.db*")
-    assert db_files, f"no database file under {home}"
-    for f in db_files:
-        data = Path(f).read_bytes()
+    stored = stored_data(home)
+    assert stored and all(len(v) > 10_000 for v in stored.values()), f"no database content under {home}"
+    for name, data in stored.items():
         for n in needles:
             if n.encode() in data:
-                hits.setdefault(f"db file {Path(f).name}", []).append(n[:12] + "...")
+                hits.setdefault(f"database {name}", []).append(n[:12] + "...")
     return hits
 
 
