@@ -43,7 +43,7 @@ def server_up(lab: LabContext) -> str:
     t0 = time.monotonic()
     info = ps.start(server_home(lab), port=SERVER_PORT)
     os.environ["PREFECT_API_URL"] = info.api_url
-    _say(f"Prefect server healthy at {info.api_url} ({time.monotonic() - t0:.1f}s)")
+    _say(f"Prefect server healthy at {info.api_url} (database: {ps.database_choice()}; {time.monotonic() - t0:.1f}s)")
     return info.api_url
 
 
