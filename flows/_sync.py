@@ -20,6 +20,8 @@ from typing import Any
 from prefect.context import SyncClientContext
 from prefect.utilities.asyncutils import run_coro_as_sync
 
+from tasks.background import Background
+
 
 def call_flow(flow_obj: Any, *args: Any, **kwargs: Any) -> Any:
     """``flow_obj(*args, **kwargs)``, awaited if the flow is async (the sub-run keeps its parent link)."""
@@ -30,9 +32,10 @@ def call_flow(flow_obj: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 @contextlib.contextmanager
-def async_body() -> Iterator[None]:
+def async_body() -> Iterator[Background]:
     """Run the sync body of an async flow with one sync API client, as a sync flow run has: an async run has
     none, and every block load, artifact and sync task would open its own client and connection (~0.8 s more
-    per swarm bring-up, measured)."""
-    with SyncClientContext.get_or_create():
-        yield
+    per swarm bring-up, measured). Yields a :class:`~tasks.background.Background` for side calls that need not
+    hold the flow up (artifacts, block loads); leaving the block waits for them."""
+    with SyncClientContext.get_or_create(), Background() as bg:
+        yield bg

@@ -73,7 +73,7 @@ def plan_markdown(plan: BootstrapPlan) -> str:
 @flow(name="bootstrap-swarm")
 async def bootstrap_swarm(params: BootstrapSwarmParams) -> dict[str, object]:
     # async with a sync body: see flows._sync
-    with async_body(), Background() as bg:  # artifacts are published while the flow goes on
+    with async_body() as bg:  # side calls (artifacts, block loads) go on while the flow does
         return _bootstrap(params, bg)
 
 

@@ -113,7 +113,7 @@ def _plan_markdown(p: DeploySwarmServiceParams, layout: svc.Layout, plan: svc.De
 @flow(name="deploy-swarm-service")
 async def deploy_swarm_service(params: DeploySwarmServiceParams) -> dict[str, object]:
     # async with a sync body: see flows._sync
-    with async_body(), Background() as bg:  # artifacts are published while the flow goes on
+    with async_body() as bg:  # side calls (artifacts, block loads) go on while the flow does
         return _deploy(params, bg)
 
 

@@ -83,7 +83,7 @@ class MirrorAptParams(BaseModel):
 @flow(name="mirror-apt", log_prints=False)
 async def mirror_apt(params: MirrorAptParams) -> dict[str, Any]:
     # async with a sync body: see flows._sync
-    with async_body(), Background() as bg:  # artifacts are published, the keyring loaded, while the flow goes on
+    with async_body() as bg:  # side calls (artifacts, block loads) go on while the flow does
         return _mirror_apt(params, bg)
 
 
@@ -104,8 +104,9 @@ def _mirror_apt(params: MirrorAptParams, bg: Background) -> dict[str, Any]:
     published = read_published_stamp(stores.published)
     if published == stamp and not params.verify_existing:
         log.info("mirror %s: upstream Release files are byte-identical to the published ones: nothing to do", name)
-        bg.submit(publish_summary, "apt", name, [{"result": "unchanged", "reason": "signed Release files identical to the "
-                                       "published snapshot", "snapshot": str(stores.published.current_snapshot())}])
+        bg.submit(publish_summary, "apt", name, [{
+            "result": "unchanged", "reason": "signed Release files identical to the published snapshot",
+            "snapshot": str(stores.published.current_snapshot())}])
         return {"changed": False, "reason": "upstream unchanged"}
 
     keyring, fingerprints = keyring_f.result()

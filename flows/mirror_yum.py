@@ -62,7 +62,7 @@ class MirrorYumParams(BaseModel):
 @flow(name="mirror-yum")
 async def mirror_yum(params: MirrorYumParams) -> dict[str, Any]:
     # async with a sync body: see flows._sync
-    with async_body(), Background() as bg:  # artifacts are published, the keyring loaded, while the flow goes on
+    with async_body() as bg:  # side calls (artifacts, block loads) go on while the flow does
         return _mirror_yum(params, bg)
 
 
