@@ -54,7 +54,7 @@ def server_env(home: str, host: str, port: int) -> dict[str, str]:
 PG_PORT = 5432  # only names the socket file (.s.PGSQL.5432) in the cluster's own directory: no TCP
 
 
-def _pg_bin() -> Path | None:
+def pg_bin() -> Path | None:
     """The bin directory of the newest installed PostgreSQL (Debian layout), if runuser is there too."""
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
                    key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0)
@@ -68,10 +68,10 @@ def database_choice() -> str:
         raise ValueError(f"POWEROPS_PREFECT_DB must be auto, postgres or sqlite, not {want!r}")
     if os.environ.get("PREFECT_SERVER_DATABASE_CONNECTION_URL"):
         return "external"
-    if want == "postgres" and _pg_bin() is None:
+    if want == "postgres" and pg_bin() is None:
         raise RuntimeError("POWEROPS_PREFECT_DB=postgres but PostgreSQL is not installed (scripts/packages/ops.txt)")
     if want == "auto":
-        return "postgres" if _pg_bin() is not None else "sqlite"
+        return "postgres" if pg_bin() is not None else "sqlite"
     return want
 
 
@@ -79,33 +79,36 @@ def _as_postgres(*argv: str, check: bool = True) -> subprocess.CompletedProcess[
     return subprocess.run(["runuser", "-u", "postgres", "--", *argv], capture_output=True, text=True, check=check)
 
 
-def _pg_start(home: Path) -> str:
-    """Start (creating it the first time) the private cluster in ``home/postgres``; returns the server's URL."""
-    pg = _pg_bin()
+def start_postgres(data: Path, tcp_port: int | None = None) -> str:
+    """Start a PostgreSQL cluster in ``data`` (created the first time, owner postgres, trust authentication)
+    with a ``prefect`` database; returns its SQLAlchemy URL. It listens on a unix socket in ``data`` only, or
+    also on 127.0.0.1:``tcp_port`` when given. The parent of ``data`` must let postgres traverse it."""
+    pg = pg_bin()
     if pg is None:
         raise RuntimeError("PostgreSQL is not installed (scripts/packages/ops.txt)")
-    data = home / "postgres"
-    home.chmod(home.stat().st_mode | 0o111)  # postgres must traverse into home (only traverse, not list)
     if not (data / "PG_VERSION").exists():
         data.mkdir(mode=0o700, exist_ok=True)
         shutil.chown(data, "postgres", "postgres")
         _as_postgres(str(pg / "initdb"), "-D", str(data), "--auth=trust", "-U", "postgres", "-E", "UTF8")
+    port, listen = (tcp_port, "127.0.0.1") if tcp_port else (PG_PORT, "")
     if _as_postgres(str(pg / "pg_ctl"), "-D", str(data), "status", check=False).returncode != 0:
         r = _as_postgres(str(pg / "pg_ctl"), "-D", str(data), "-l", str(data / "server.log"), "-w", "-t", "120",
-                         "-o", f"-p {PG_PORT} -c listen_addresses='' -k {data}", "start", check=False)
+                         "-o", f"-p {port} -c listen_addresses='{listen}' -k {data}", "start", check=False)
         if r.returncode != 0:
             raise RuntimeError(f"PostgreSQL did not start ({r.stderr.strip() or r.stdout.strip()}); see "
                                f"{data}/server.log")
-    psql = ["psql", "-h", str(data), "-p", str(PG_PORT), "-U", "postgres", "-tA", "-c"]
+    psql = ["psql", "-h", str(data), "-p", str(port), "-U", "postgres", "-tA", "-c"]
     if subprocess.run([*psql, "SELECT 1 FROM pg_database WHERE datname = 'prefect'"], capture_output=True,
                       text=True, check=True).stdout.strip() != "1":
         subprocess.run([*psql, "CREATE DATABASE prefect"], capture_output=True, text=True, check=True)
+    if tcp_port:
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{tcp_port}/prefect"
     return f"postgresql+asyncpg://postgres@/prefect?host={data}&port={PG_PORT}"
 
 
-def _pg_stop(home: Path) -> bool:
-    data = home / "postgres"
-    pg = _pg_bin()
+def stop_postgres(data: Path) -> bool:
+    """Stop the cluster in ``data`` if it runs. True if it did."""
+    pg = pg_bin()
     if pg is None or not (data / "postmaster.pid").exists():
         return False
     _as_postgres(str(pg / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop", check=False)
@@ -141,7 +144,8 @@ def start(home: str, host: str = "127.0.0.1", port: int = 4200, timeout: float =
         return ServerInfo(api_url, f"http://{host}:{port}", pid, home)
     env = server_env(home, host, port)
     if database_choice() == "postgres":
-        env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = _pg_start(Path(home))
+        Path(home).chmod(Path(home).stat().st_mode | 0o111)  # postgres must traverse into home (not list it)
+        env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = start_postgres(Path(home) / "postgres")
     log = open(Path(home) / "server.log", "ab")  # noqa: SIM115 - handed to the child
     prefect_bin = str(Path(sys.executable).with_name("prefect"))
     proc = subprocess.Popen(
@@ -167,7 +171,7 @@ def stop(home: str) -> bool:
     try:
         return _stop_server(home)
     finally:
-        _pg_stop(Path(home))
+        stop_postgres(Path(home) / "postgres")
 
 
 def _stop_server(home: str) -> bool:

@@ -13,7 +13,6 @@ import contextvars
 import inspect
 import logging
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -98,23 +97,16 @@ class BackgroundProgress:
             artifact_id: UUID = _no_coroutine(create_progress_artifact, 0.0, key=self._key,
                                               description=self._description, _sync=True)
             self._published = 0.0
-            last = time.monotonic()
             while True:
                 with self._cond:
-                    while self._value == self._published and not self._closed:
-                        self._cond.wait()
+                    self._cond.wait_for(lambda: self._value != self._published or self._closed)
                     value, closed = self._value, self._closed
-                if not closed:
-                    wait = self._interval - (time.monotonic() - last)
-                    if wait > 0:  # at most one update per interval: sleep, then publish the newest value
-                        with self._cond:
-                            self._cond.wait_for(lambda: self._closed, timeout=wait)
-                            value, closed = self._value, self._closed
-                if value != self._published:
+                if value != self._published:  # the newest value only, never a backlog
                     _no_coroutine(update_progress_artifact, artifact_id, value, _sync=True)
                     self._published = value
-                    last = time.monotonic()
                 if closed:
                     return
+                with self._cond:  # at most one update per interval; close() cuts the wait short
+                    self._cond.wait_for(lambda: self._closed, timeout=self._interval)
         except Exception as exc:  # noqa: BLE001 - reporting progress must not fail the work
             log.warning("progress artifact %r not published: %s", self._description, exc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -253,7 +254,8 @@ def download_files(store: LocalStore, upstream_url: str, downloads: Sequence[Dow
         if progress is not None:
             progress.update(100.0 * done_count / total)
 
-    try:
+    # the progress bar ends at 100 %, or where the download stopped if it failed
+    with progress if progress is not None else contextlib.nullcontext():
         by_sha = {d.sha256: d for d in downloads}
         careful: list[Download] = []
         jobs: list[Job] = []
@@ -287,12 +289,6 @@ def download_files(store: LocalStore, upstream_url: str, downloads: Sequence[Dow
                     record(res.path, 0, False, res.error)
         if careful:
             _download_careful(store, upstream_url, careful, concurrency, optional_set, ca_pem, record)
-    except BaseException:
-        if progress is not None:
-            progress.close(complete=False)  # the bar stays where the download stopped
-        raise
-    if progress is not None:
-        progress.close()
     report.seconds = time.monotonic() - start
     log.info("%s: %d files, %d bytes in %.2fs (%d resumed, %d failed)", label, report.files, report.nbytes,
              report.seconds, report.resumed, len(report.failed))

@@ -19,29 +19,23 @@ from .conftest import Stack, free_port
 
 pytestmark = pytest.mark.lab
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[str]:
-    if not (PG_BIN / "initdb").exists():
-        pytest.fail("PostgreSQL 15 is not installed (scripts/packages/ops.txt; run scripts/bootstrap.sh)")
-    data = tempfile.mkdtemp(prefix="powerops-pg-")
-    shutil.chown(data, "postgres", "postgres")
-    port = free_port()
-    as_pg = ["runuser", "-u", "postgres", "--"]
-    subprocess.run([*as_pg, str(PG_BIN / "initdb"), "-D", data, "--auth=trust", "-U", "postgres", "-E", "UTF8"],
-                   check=True, capture_output=True)
-    subprocess.run([*as_pg, str(PG_BIN / "pg_ctl"), "-D", data, "-l", f"{data}/server.log", "-w", "-o",
-                    f"-p {port} -h 127.0.0.1 -k {data}", "start"], check=True, capture_output=True)
+    from lab import prefect_server as ps
+
+    if ps.pg_bin() is None:
+        pytest.fail("PostgreSQL is not installed (scripts/packages/ops.txt; run scripts/bootstrap.sh)")
+    parent = Path(tempfile.mkdtemp(prefix="powerops-pg-"))
+    parent.chmod(0o711)
+    data = parent / "cluster"
     try:
-        subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-c",
-                        "CREATE DATABASE prefect"], check=True, capture_output=True)
-        yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}/prefect"
+        # on TCP too: the fan-out below probes its port as one of the open endpoints
+        yield ps.start_postgres(data, tcp_port=free_port())
     finally:
-        subprocess.run([*as_pg, str(PG_BIN / "pg_ctl"), "-D", data, "-m", "fast", "-w", "stop"],
-                       capture_output=True)
-        shutil.rmtree(data, ignore_errors=True)
+        ps.stop_postgres(data)
+        shutil.rmtree(parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -26,19 +26,19 @@ def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 def test_choice(env, want, installed, expected):
     if want is not None:
         env.setenv("POWEROPS_PREFECT_DB", want)
-    env.setattr(ps, "_pg_bin", lambda: Path("/usr/lib/postgresql/15/bin") if installed else None)
+    env.setattr(ps, "pg_bin", lambda: Path("/usr/lib/postgresql/15/bin") if installed else None)
     assert ps.database_choice() == expected
 
 
 def test_a_connection_url_in_the_environment_is_used_as_it_is(env):
     env.setenv("PREFECT_SERVER_DATABASE_CONNECTION_URL", "postgresql+asyncpg://u@db.example/prefect")
-    env.setattr(ps, "_pg_bin", lambda: Path("/usr/lib/postgresql/15/bin"))
+    env.setattr(ps, "pg_bin", lambda: Path("/usr/lib/postgresql/15/bin"))
     assert ps.database_choice() == "external"
 
 
 def test_postgres_asked_for_but_not_installed_is_a_clear_error(env):
     env.setenv("POWEROPS_PREFECT_DB", "postgres")
-    env.setattr(ps, "_pg_bin", lambda: None)
+    env.setattr(ps, "pg_bin", lambda: None)
     with pytest.raises(RuntimeError, match="PostgreSQL is not installed"):
         ps.database_choice()
 
