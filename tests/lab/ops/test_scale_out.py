@@ -68,6 +68,8 @@ def pg_stack(postgres: str, prefect_server: str) -> Iterator[Stack]:
     finally:
         ops.down(lab)
         ps.stop(home)
+        shutil.rmtree(home, ignore_errors=True)
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def _fanout(stack: Stack, postgres: str, runner: str) -> None:
