@@ -96,20 +96,18 @@ def _mirror_apt(params: MirrorAptParams, bg: Background) -> dict[str, Any]:
     name = params.destination.name
     upstream = params.upstream_url.rstrip("/") + "/"
 
-    keyring_f = bg.submit(load_keyring, params.keyring_block)
     ca_pem = upstream_ca(params.upstream_ca_block)
     release_files = {s: fetch_release_files(upstream, s, ca_pem) for s in spec.suites}
     stamp = Stamp("apt", spec_digest({"upstream": upstream, **spec.as_dict()}),
                   {s: upstream_digest(f) for s, f in release_files.items()})
     published = read_published_stamp(stores.published)
     if published == stamp and not params.verify_existing:
-        log.info("mirror %s: upstream Release files are byte-identical to the published ones: nothing to do", name)
-        bg.submit(publish_summary, "apt", name, [{
-            "result": "unchanged", "reason": "signed Release files identical to the published snapshot",
-            "snapshot": str(stores.published.current_snapshot())}])
+        # no summary artifact: the keyed summary keeps showing the last run that changed the mirror
+        log.info("mirror %s: upstream Release files are byte-identical to the published ones (snapshot %s): "
+                 "nothing to do", name, stores.published.current_snapshot())
         return {"changed": False, "reason": "upstream unchanged"}
 
-    keyring, fingerprints = keyring_f.result()
+    keyring, fingerprints = load_keyring(params.keyring_block)  # not before: a no-change run needs no key
     releases = {s: parse_release(verify_release_signature(f, s, keyring, params.allow_unsigned, fingerprints))
                 for s, f in release_files.items()}
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextvars
 import inspect
 import logging
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -55,14 +56,31 @@ class Background:
                 f.result()
 
 
-class BackgroundProgress:
-    """A Prefect progress artifact kept up to date by a thread: created at once, then updated at most every
-    ``interval`` seconds with the latest value given to :meth:`update` (which never waits for the API), and set
-    to 100 % by :meth:`close`. The work being reported never waits for the API; a failing API is logged, not
-    raised (the progress bar is not worth failing the work for)."""
+def progress_after_s() -> float:
+    """Seconds of work before a progress bar is shown: ``POWEROPS_PROGRESS_AFTER_S`` (default 1)."""
+    raw = os.environ.get("POWEROPS_PROGRESS_AFTER_S", "1")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"POWEROPS_PROGRESS_AFTER_S={raw!r}: expected a number of seconds") from None
+    if value < 0:
+        raise ValueError(f"POWEROPS_PROGRESS_AFTER_S={raw!r}: expected a number of seconds >= 0")
+    return value
 
-    def __init__(self, description: str, key: str | None = None, interval: float = 1.0) -> None:
+
+class BackgroundProgress:
+    """A Prefect progress artifact kept up to date by a thread: created once the work has lasted ``after``
+    seconds, then updated at most every ``interval`` seconds with the latest value given to :meth:`update`
+    (which never waits for the API), and set to 100 % by :meth:`close`. Work done within ``after`` seconds
+    publishes nothing: a bar for it would only be seen at 100 %, and creating and completing it costs two API
+    round-trips that the work's end would wait for (35-65 ms measured, more than a small download).
+    ``after`` defaults to :func:`progress_after_s`. The work being reported never waits for the API; a
+    failing API is logged, not raised (the progress bar is not worth failing the work for)."""
+
+    def __init__(self, description: str, key: str | None = None, interval: float = 1.0,
+                 after: float | None = None) -> None:
         self._description, self._key, self._interval = description, key, interval
+        self._after = progress_after_s() if after is None else after
         self._cond = threading.Condition()
         self._value = 0.0
         self._published = -1.0
@@ -94,6 +112,10 @@ class BackgroundProgress:
 
     def _run(self) -> None:
         try:
+            if self._after > 0:
+                with self._cond:
+                    if self._cond.wait_for(lambda: self._closed, timeout=self._after):
+                        return  # done before a bar was worth showing
             artifact_id: UUID = _no_coroutine(create_progress_artifact, 0.0, key=self._key,
                                               description=self._description, _sync=True)
             self._published = 0.0

@@ -82,3 +82,16 @@ def test_nginx_https_site(fixtures: Path) -> None:
     with pytest.raises(InvalidInput, match="TLS key"):
         render_nginx("/srv/upstream", "127.0.0.1:18473", "/run/up", tls_listen="127.0.0.1:18474",
                      tls_cert="/srv/tls/server.pem", tls_key="key; include /etc/shadow")
+
+
+def test_one_tls_context_per_trust_anchor(ca) -> None:  # type: ignore[no-untyped-def]
+    """Building a context reads the whole system store (~50 ms): clients share one per trust anchor."""
+    from seams.http import http_client, ssl_context
+
+    pem, rogue = ca.ca_pem.read_text(), ca.rogue_ca_pem.read_text()
+    assert ssl_context() is ssl_context(None)
+    assert ssl_context(pem) is ssl_context(pem) and ssl_context(pem) is not ssl_context(rogue)
+    assert ssl_context(pem).cert_store_stats()["x509_ca"] == 1  # only the private CA, not the system store
+    with http_client(pem) as a, http_client(pem) as b:
+        assert a._transport._pool._ssl_context is b._transport._pool._ssl_context is ssl_context(pem)
+    assert ssl_context().verify_mode == ssl.CERT_REQUIRED and ssl_context().check_hostname

@@ -44,7 +44,7 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeArtifacts:
 
 
 def test_progress_is_created_throttled_and_ends_at_100(fake):
-    with BackgroundProgress("download", interval=0.2) as p:
+    with BackgroundProgress("download", interval=0.2, after=0) as p:
         for i in range(1, 51):
             p.update(i)
             time.sleep(0.01)  # 0.5 s of work: at most ~3 updates at 0.2 s intervals
@@ -58,7 +58,7 @@ def test_progress_is_created_throttled_and_ends_at_100(fake):
 def test_the_work_never_waits_for_a_slow_api(fake):
     fake.delay = 0.3
     t0 = time.monotonic()
-    p = BackgroundProgress("slow", interval=0.0)
+    p = BackgroundProgress("slow", interval=0.0, after=0)
     for i in range(100):
         p.update(i)
     assert time.monotonic() - t0 < 0.2  # 100 updates against an API answering in 0.3 s each
@@ -68,7 +68,7 @@ def test_the_work_never_waits_for_a_slow_api(fake):
 
 
 def test_failed_work_leaves_the_bar_where_it_stopped(fake):
-    with pytest.raises(RuntimeError), BackgroundProgress("download", interval=0.0) as p:
+    with pytest.raises(RuntimeError), BackgroundProgress("download", interval=0.0, after=0) as p:
         p.update(40)
         raise RuntimeError("connection lost")
     assert fake.calls[-1] == ("update", 40.0)
@@ -78,9 +78,37 @@ def test_failed_work_leaves_the_bar_where_it_stopped(fake):
 def test_a_failing_api_is_logged_not_raised(monkeypatch, caplog):
     f = FakeArtifacts(fail=True)
     monkeypatch.setattr(bgmod, "create_progress_artifact", f.create)
-    with BackgroundProgress("broken") as p:
+    with BackgroundProgress("broken", after=0) as p:
         p.update(50)
     assert "progress artifact 'broken' not published: API down" in caplog.text
+
+
+def test_work_done_before_the_delay_publishes_no_bar(fake):
+    t0 = time.monotonic()
+    with BackgroundProgress("quick", after=5.0) as p:
+        p.update(50)
+    assert time.monotonic() - t0 < 1.0  # closing cuts the delay short
+    assert fake.calls == []
+    assert not p._thread.is_alive()
+
+
+def test_work_outlasting_the_delay_gets_a_bar_at_its_current_value(fake):
+    with BackgroundProgress("long", interval=0.0, after=0.2) as p:
+        p.update(30)
+        time.sleep(0.4)
+        assert fake.calls[:2] == [("create", 0.0), ("update", 30.0)]
+    assert fake.calls[-1] == ("update", 100.0)
+
+
+def test_the_delay_comes_from_the_environment(monkeypatch, fake):
+    monkeypatch.setenv("POWEROPS_PROGRESS_AFTER_S", "0")
+    with BackgroundProgress("env") as p:
+        p.update(10)
+    assert fake.calls[0] == ("create", 0.0) and fake.calls[-1] == ("update", 100.0)
+    for bad in ("soon", "-1"):
+        monkeypatch.setenv("POWEROPS_PROGRESS_AFTER_S", bad)
+        with pytest.raises(ValueError, match="POWEROPS_PROGRESS_AFTER_S"):
+            BackgroundProgress("env")
 
 
 def test_background_returns_futures_and_reraises_the_first_error_at_the_end():
