@@ -230,3 +230,96 @@ def test_request_targets_are_quoted_and_prefixed() -> None:
     assert Upstream("https://h/x/").request("a b").startswith(b"GET /x/a%20b HTTP/1.1")
     with pytest.raises(ValueError, match="not an http"):
         Upstream("ftp://h/x")
+
+
+@pytest.mark.parametrize("size", [8192 * 2, 8192 * 3 + 17, 4095, 100])
+def test_large_bodies_span_several_aligned_buffers(server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   size: int) -> None:
+    monkeypatch.setattr(mirror_fetch, "SMALL", 64)
+    monkeypatch.setattr(mirror_fetch, "_BIG_BUF", 8192)  # whole-buffer writes happen several times per file
+    big = os.urandom(size)
+    server.files = {"big": big, "after": b"next"}
+    server.piece = 3000  # reads end anywhere inside a buffer
+    res = run(jobs_for(tmp_path, server.files), connections=1, depth=2)
+    assert res["big"].ok and res["after"].ok
+    assert (tmp_path / "pool" / hashlib.sha256(big).hexdigest()).read_bytes() == big
+
+
+def _aligned(data: bytes) -> memoryview:
+    import mmap
+
+    buf = mmap.mmap(-1, max(len(data), 1))
+    buf[:len(data)] = data
+    return memoryview(buf)[:len(data)]
+
+
+def test_file_writer_uses_direct_io_for_whole_buffers_and_the_page_cache_for_the_tail(tmp_path: Path) -> None:
+    import fcntl
+
+    if not mirror_fetch.O_DIRECT:
+        pytest.skip("no O_DIRECT on this platform")
+    path = tmp_path / "f"
+    w = mirror_fetch._FileWriter(str(path))
+    if not w.direct:
+        w.close()
+        pytest.skip(f"{tmp_path} refuses O_DIRECT")
+    blocks = [os.urandom(8192), os.urandom(8192), os.urandom(5000)]
+    w.write(_aligned(blocks[0]))
+    w.write(_aligned(blocks[1]))
+    assert w.direct and fcntl.fcntl(w.fd, fcntl.F_GETFL) & mirror_fetch.O_DIRECT
+    w.write(_aligned(blocks[2]))  # 4096 direct, 904 buffered
+    assert not w.direct and not fcntl.fcntl(w.fd, fcntl.F_GETFL) & mirror_fetch.O_DIRECT
+    w.close()
+    assert path.read_bytes() == b"".join(blocks)
+
+
+def test_file_writer_falls_back_when_the_filesystem_refuses_direct_io(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    real_open, real_write = os.open, os.write
+
+    def no_direct_open(path: str, flags: int, mode: int = 0o777) -> int:
+        if flags & mirror_fetch.O_DIRECT:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_open(path, flags, mode)
+
+    monkeypatch.setattr(mirror_fetch.os, "open", no_direct_open)
+    data = os.urandom(8192 + 10)
+    w = mirror_fetch._FileWriter(str(tmp_path / "a"))
+    assert not w.direct
+    w.write(_aligned(data))
+    w.close()
+    assert (tmp_path / "a").read_bytes() == data
+
+    monkeypatch.setattr(mirror_fetch.os, "open", real_open)
+    calls = []
+
+    def refusing_write(fd: int, buf: memoryview) -> int:  # open accepted O_DIRECT, the first write does not
+        calls.append(len(buf))
+        if len(calls) == 1:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_write(fd, buf)
+
+    monkeypatch.setattr(mirror_fetch.os, "write", refusing_write)
+    w = mirror_fetch._FileWriter(str(tmp_path / "b"))
+    w.direct = bool(mirror_fetch.O_DIRECT)  # as if the open had succeeded with O_DIRECT
+    w.write(_aligned(data[:8192]))
+    w.write(_aligned(data[8192:]))
+    w.close()
+    assert (tmp_path / "b").read_bytes() == data and not w.direct
+    with pytest.raises(OSError, match="No space"):
+        monkeypatch.setattr(mirror_fetch.os, "write", lambda fd, buf: (_ for _ in ()).throw(
+            OSError(errno.ENOSPC, "No space left on device")))
+        w = mirror_fetch._FileWriter(str(tmp_path / "c"))
+        try:
+            w.write(_aligned(data))
+        finally:
+            w.close()
+
+
+def test_direct_io_can_be_turned_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mirror_fetch, "DIRECT_IO", False)
+    w = mirror_fetch._FileWriter(str(tmp_path / "f"))
+    assert not w.direct
+    w.close()
