@@ -106,25 +106,25 @@ def engine_child(name: str, dest: str, keyring: str) -> None:
     files = t.fetch_release_files.fn(upstream, "bookworm")
     stamp = Stamp("apt", spec_digest({"upstream": upstream, **spec.as_dict()}),
                   {"bookworm": t.upstream_digest(files)})
-    if t.read_published_stamp.fn(store) == stamp:
+    if t.read_published_stamp(store) == stamp:
         print(json.dumps({"changed": False, "seconds": time.monotonic() - start, "import": t_import,
                           "maxrss_mb": peak_rss_mb()}))
         return
     rel = parse_release(t.verify_release_signature.fn(files, "bookworm", Path(keyring).read_bytes()))
     tree = t.store_metadata_files.fn(store, {f"dists/bookworm/{n}": d for n, d in files.items()})
     idx = select_index_files(rel, "bookworm", spec)
-    current = t.read_published_manifest.fn(store)
-    p1 = plan_sync({f.path: f.entry for f in idx}, t.list_pool_objects.fn(store), None)
+    current = t.read_published_manifest(store)
+    p1 = plan_sync({f.path: f.entry for f in idx}, t.list_pool_objects(store), None)
     r1 = t.download_files.fn(store, upstream, p1.downloads, 8, optional=[f.path for f in idx], label="indexes")
     t.require_no_failures(r1, "indexes")
-    fetched = t.read_stored_files.fn(store, {f.path: f.entry for f in idx})
+    fetched = t.read_stored_files(store, {f.path: f.entry for f in idx})
     got = [f for f in idx if f.path in fetched]
     tree.update({f.path: f.entry for f in got})
     tree.update(by_hash_aliases(got))
     tree.update(package_files(fetched, idx, spec))
-    plan = plan_sync(tree, t.list_pool_objects.fn(store), current)
+    plan = plan_sync(tree, t.list_pool_objects(store), current)
     sid = snapshot_id(time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()), spec_digest({"x": stamp.upstream}))
-    stage = t.prepare_snapshot.fn(store, sid)
+    stage = t.prepare_snapshot(store, sid)
     rep = t.download_files.fn(store, upstream, plan.downloads, 8, label="packages", stage=stage)
     t.require_no_failures(rep, "packages")
     t.build_snapshot.fn(store, sid, tree, stamp)

@@ -28,7 +28,7 @@ from core.mirror.plan import Stamp, plan_sync, snapshot_id, spec_digest
 from flows._sync import async_body
 from flows.mirror_common import (
     Destination,
-    load_keyring,
+    keyring_loader,
     publish_plan_artifact,
     publish_summary,
     resolve_destination,
@@ -97,17 +97,18 @@ def _mirror_apt(params: MirrorAptParams, bg: Background) -> dict[str, Any]:
     upstream = params.upstream_url.rstrip("/") + "/"
 
     ca_pem = upstream_ca(params.upstream_ca_block)
+    published = read_published_stamp(stores.published)
+    keyring_of = keyring_loader(bg, params.keyring_block, published is None or params.verify_existing)
     release_files = {s: fetch_release_files(upstream, s, ca_pem) for s in spec.suites}
     stamp = Stamp("apt", spec_digest({"upstream": upstream, **spec.as_dict()}),
                   {s: upstream_digest(f) for s, f in release_files.items()})
-    published = read_published_stamp(stores.published)
     if published == stamp and not params.verify_existing:
         # no summary artifact: the keyed summary keeps showing the last run that changed the mirror
         log.info("mirror %s: upstream Release files are byte-identical to the published ones (snapshot %s): "
                  "nothing to do", name, stores.published.current_snapshot())
         return {"changed": False, "reason": "upstream unchanged"}
 
-    keyring, fingerprints = load_keyring(params.keyring_block)  # not before: a no-change run needs no key
+    keyring, fingerprints = keyring_of()
     releases = {s: parse_release(verify_release_signature(f, s, keyring, params.allow_unsigned, fingerprints))
                 for s, f in release_files.items()}
 

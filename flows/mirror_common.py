@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from pydantic import BaseModel, Field, field_validator
 from core.errors import InvalidInput
 from core.mirror.plan import SyncPlan
 from seams.mirror_store import LocalStore, RemoteStore
+from tasks.background import Background
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 DEFAULT_LOCAL_ROOT = "/var/lib/powerops/mirror"
@@ -87,6 +89,16 @@ def load_keyring(block: str) -> tuple[bytes | None, list[str]]:
 
     kr = MirrorKeyring.load(block, _sync=True)
     return kr.keyring_bytes(), list(kr.allowed_fingerprints)
+
+
+def keyring_loader(bg: Background, block: str, needed: bool) -> Callable[[], tuple[bytes | None, list[str]]]:
+    """A function that gives the keyring. When the run is sure to verify a signature (``needed``: nothing is
+    published yet, or every file is re-checked) the block load starts now on ``bg``, alongside the upstream
+    fetch (a block load is 35-50 ms against the lab server); otherwise it is loaded only when asked for:
+    a no-change run needs no key."""
+    if needed:
+        return bg.submit(load_keyring, block).result
+    return lambda: load_keyring(block)
 
 
 def publish_plan_artifact(kind: str, name: str, plan: SyncPlan, dry_run: bool) -> None:

@@ -19,7 +19,7 @@ from core.mirror.yum import decompress, parse_primary, parse_repomd
 from flows._sync import async_body
 from flows.mirror_common import (
     Destination,
-    load_keyring,
+    keyring_loader,
     publish_plan_artifact,
     publish_summary,
     resolve_destination,
@@ -73,13 +73,15 @@ def _mirror_yum(params: MirrorYumParams, bg: Background) -> dict[str, Any]:
     upstream = params.upstream_url.rstrip("/") + "/"
 
     ca_pem = upstream_ca(params.upstream_ca_block)
+    published = read_published_stamp(stores.published)
+    keyring_of = keyring_loader(bg, params.keyring_block, published is None or params.verify_existing)
     meta = fetch_repomd(upstream, ca_pem)
     stamp = Stamp("yum", spec_digest({"upstream": upstream}), {"repomd": upstream_digest(meta)})
-    if read_published_stamp(stores.published) == stamp and not params.verify_existing:
+    if published == stamp and not params.verify_existing:
         # no summary artifact: the keyed summary keeps showing the last run that changed the mirror
         log.info("mirror %s: repomd.xml is byte-identical to the published one: nothing to do", name)
         return {"changed": False, "reason": "upstream unchanged"}
-    keyring, fingerprints = load_keyring(params.keyring_block)  # not before: a no-change run needs no key
+    keyring, fingerprints = keyring_of()
     verify_detached_signature(meta["repodata/repomd.xml"], meta.get("repodata/repomd.xml.asc"),
                               f"{upstream}repodata/repomd.xml", keyring, params.allow_unsigned, fingerprints)
     repodata = parse_repomd(meta["repodata/repomd.xml"])
