@@ -103,7 +103,7 @@ def engine_child(name: str, dest: str, keyring: str) -> None:
     upstream = f"{URL}/{name}/"
     spec = AptSpec(("bookworm",), ("main",), ("ppc64el",), translations=False)
     store = LocalStore(dest)
-    files = t.fetch_release_files.fn(upstream, "bookworm")
+    files = t.fetch_release_files(upstream, "bookworm")
     stamp = Stamp("apt", spec_digest({"upstream": upstream, **spec.as_dict()}),
                   {"bookworm": t.upstream_digest(files)})
     if t.read_published_stamp(store) == stamp:
