@@ -434,6 +434,12 @@ def _one_connection(up: Upstream, jobs: deque[Job], lock: threading.Lock, depth:
                         inflight.popleft()
                         emit(Result(job.path, False, fallback=True, error=str(lost)))
                 continue
+            except Exception as exc:  # noqa: BLE001 - e.g. the disk is full: every job must still get an answer
+                conn.close()  # this response may be half read: the other requests are re-sent
+                conn = None
+                inflight.popleft()
+                emit(Result(job.path, False, fallback=True, error=f"{exc.__class__.__name__}: {exc}"))
+                continue
             inflight.popleft()
             failures = 0
             emit(res)

@@ -323,3 +323,28 @@ def test_direct_io_can_be_turned_off(tmp_path: Path, monkeypatch: pytest.MonkeyP
     w = mirror_fetch._FileWriter(str(tmp_path / "f"))
     assert not w.direct
     w.close()
+
+
+def test_a_local_write_error_still_answers_every_job(server: Server, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk (or any local error) while storing one file: that file goes to the careful path with the
+    error named, the others are still fetched; nothing is left without an answer."""
+    import errno
+
+    monkeypatch.setattr(mirror_fetch, "SMALL", 64)
+    real = mirror_fetch._FileWriter.write
+    big, other = os.urandom(5000), os.urandom(6000)
+
+    def full_once(self: mirror_fetch._FileWriter, data: memoryview) -> None:
+        if not getattr(full_once, "done", False):
+            full_once.done = True  # type: ignore[attr-defined]
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(self, data)
+
+    monkeypatch.setattr(mirror_fetch._FileWriter, "write", full_once)
+    server.files = {"a": b"one", "big": big, "b": b"two", "other": other}
+    res = run(jobs_for(tmp_path, server.files), connections=1, depth=4)
+    assert set(res) == set(server.files)
+    assert res["big"].fallback and "No space left on device" in res["big"].error
+    assert res["a"].ok and res["b"].ok and res["other"].ok
+    assert (tmp_path / "pool" / hashlib.sha256(other).hexdigest()).read_bytes() == other
