@@ -110,18 +110,35 @@ def fetch_release_files(upstream_url: str, suite: str, ca_pem: str | None = None
     return _retrying(f"suite {suite}", once)
 
 
-def _gpgv(keyring: bytes, *files: bytes) -> tuple[str, int]:
+def _gpgv_all(keyring: bytes, checks: Sequence[Sequence[bytes]]) -> list[tuple[str, int]]:
+    """Run ``gpgv`` once per check (the files of one signature, signature first), all at the same time;
+    returns (status output, exit code) of each, in order."""
     with tempfile.TemporaryDirectory(prefix="powerops-gpgv-") as tmp:
         kr = Path(tmp) / "keyring.gpg"
         kr.write_bytes(dearmor(keyring))
-        paths = []
-        for i, data in enumerate(files):
-            p = Path(tmp) / f"f{i}"
-            p.write_bytes(data)
-            paths.append(str(p))
-        res = subprocess.run(["gpgv", "--status-fd", "1", "--keyring", str(kr), *paths],
-                             capture_output=True, timeout=60)
-    return res.stdout.decode(errors="replace"), res.returncode
+        procs = []
+        for c, files in enumerate(checks):
+            paths = []
+            for i, data in enumerate(files):
+                p = Path(tmp) / f"c{c}f{i}"
+                p.write_bytes(data)
+                paths.append(str(p))
+            procs.append(subprocess.Popen(["gpgv", "--status-fd", "1", "--keyring", str(kr), *paths],
+                                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL))
+        out = []
+        for proc in procs:
+            try:
+                stdout, _ = proc.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                for q in procs:
+                    q.kill()
+                raise
+            out.append((stdout.decode(errors="replace"), proc.returncode))
+    return out
+
+
+def _gpgv(keyring: bytes, *files: bytes) -> tuple[str, int]:
+    return _gpgv_all(keyring, [files])[0]
 
 
 @task(cache_policy=NO_CACHE)
@@ -139,19 +156,16 @@ def verify_release_signature(files: Mapping[str, bytes], suite: str, keyring: by
     if inrelease is not None and not is_clearsigned(inrelease):
         raise SignatureInvalid(f"{what}: InRelease is not a clearsigned message")
     if keyring is not None and keyring.strip():
-        checked = False
+        checks: dict[str, list[bytes]] = {}  # both signatures are checked (clients may use either), at once
         if inrelease is not None:
-            status, rc = _gpgv(keyring, inrelease)
-            fpr = require_valid(parse_gpgv_status(status, rc), f"{what} InRelease", list(allowed_fingerprints or []))
-            log.info("%s: InRelease signed by %s", what, fpr)
-            checked = True
+            checks["InRelease"] = [inrelease]
         if release is not None and "Release.gpg" in files:
-            status, rc = _gpgv(keyring, files["Release.gpg"], release)
-            fpr = require_valid(parse_gpgv_status(status, rc), f"{what} Release.gpg",
-                                list(allowed_fingerprints or []))
-            log.info("%s: Release.gpg signed by %s", what, fpr)
-            checked = True
-        if not checked:
+            checks["Release.gpg"] = [files["Release.gpg"], release]
+        results = _gpgv_all(keyring, list(checks.values())) if checks else []
+        for name, (status, rc) in zip(checks, results, strict=True):
+            fpr = require_valid(parse_gpgv_status(status, rc), f"{what} {name}", list(allowed_fingerprints or []))
+            log.info("%s: %s signed by %s", what, name, fpr)
+        if not checks:
             if not allow_unsigned:
                 raise SignatureInvalid(f"{what}: upstream has no signature (no InRelease, no Release.gpg)")
             log.warning("%s: upstream is UNSIGNED; mirrored because allow_unsigned is set", what)
