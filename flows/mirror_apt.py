@@ -151,18 +151,19 @@ def _mirror_apt(params: MirrorAptParams, bg: Background) -> dict[str, Any]:
     if stores.remote is not None:
         pushed = push_snapshot(stores.local, stores.remote, sid, quote(tree))
         publish_snapshot(stores.remote, sid)
+    # the mirror is published: the summary goes out while the old snapshots are pruned
+    row = report.row()
+    row.update({"index files": str(idx_report.files), "resumed": str(report.resumed), "snapshot": sid,
+                "removed from the tree": str(len(plan.removed))})
+    if pushed:
+        row["bytes sent to mirror host"] = str(pushed["bytes sent"])
+    bg.submit(publish_summary, "apt", name, [row])
     pruned: dict[str, int] = {}
     if params.remove_unreferenced:
         pruned = prune_mirror(stores.local, params.keep_snapshots)
         if stores.remote is not None:
             prune_mirror(stores.remote, params.keep_snapshots)
-
-    row = report.row()
-    row.update({"index files": str(idx_report.files), "resumed": str(report.resumed), "snapshot": sid,
-                "removed files": str(pruned.get("files removed", 0))})
-    if pushed:
-        row["bytes sent to mirror host"] = str(pushed["bytes sent"])
-    bg.submit(publish_summary, "apt", name, [row])
     return {"changed": True, "snapshot": sid, "downloaded": report.files, "bytes": report.nbytes,
             "skipped": report.skipped, "resumed": report.resumed, "files": len(tree),
-            "removed": len(plan.removed), "added": len(plan.added), "url": stores.url, **pushed}
+            "removed": len(plan.removed), "added": len(plan.added), "url": stores.url,
+            "pool files deleted": pruned.get("files removed", 0), **pushed}

@@ -116,13 +116,14 @@ def _mirror_yum(params: MirrorYumParams, bg: Background) -> dict[str, Any]:
     if stores.remote is not None:
         pushed = push_snapshot(stores.local, stores.remote, sid, quote(tree))
         publish_snapshot(stores.remote, sid)
+    # the mirror is published: the summary goes out while the old snapshots are pruned
+    row = report.row()
+    row.update({"metadata files": str(len(md_tree)), "packages": str(len(packages)), "snapshot": sid})
+    bg.submit(publish_summary, "yum", name, [row])
     if params.remove_unreferenced:
         prune_mirror(stores.local, params.keep_snapshots)
         if stores.remote is not None:
             prune_mirror(stores.remote, params.keep_snapshots)
-    row = report.row()
-    row.update({"metadata files": str(len(md_tree)), "packages": str(len(packages)), "snapshot": sid})
-    bg.submit(publish_summary, "yum", name, [row])
     return {"changed": True, "snapshot": sid, "downloaded": report.files, "bytes": report.nbytes,
             "packages": len(packages), "files": len(tree), "added": len(plan.added), "removed": len(plan.removed),
             "url": stores.url, **pushed}

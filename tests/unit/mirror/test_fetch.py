@@ -348,3 +348,41 @@ def test_a_local_write_error_still_answers_every_job(server: Server, tmp_path: P
     assert res["big"].fallback and "No space left on device" in res["big"].error
     assert res["a"].ok and res["b"].ok and res["other"].ok
     assert (tmp_path / "pool" / hashlib.sha256(other).hexdigest()).read_bytes() == other
+
+
+@pytest.mark.parametrize(("rmem_max", "expected"), [("212992\n", 0), ("4194304\n", 4 << 20), ("33554432", 4 << 20),
+                                                     (None, 0)])
+def test_receive_buffer_only_where_the_kernel_allows_it(monkeypatch: pytest.MonkeyPatch, rmem_max: str | None,
+                                                        expected: int) -> None:
+    real = Path.read_text
+
+    def fake(self: Path, *a: object, **k: object) -> str:
+        if str(self) == "/proc/sys/net/core/rmem_max":
+            if rmem_max is None:
+                raise PermissionError("no /proc here")
+            return rmem_max
+        return real(self, *a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "read_text", fake)
+    mirror_fetch._receive_buffer.cache_clear()
+    try:
+        assert mirror_fetch._receive_buffer() == expected
+    finally:
+        mirror_fetch._receive_buffer.cache_clear()
+
+
+def test_open_socket_sets_the_receive_buffer_on_a_real_connection() -> None:
+    import socket
+
+    mirror_fetch._receive_buffer.cache_clear()
+    want = mirror_fetch._receive_buffer()
+    with socket.create_server(("127.0.0.1", 0)) as srv:
+        port = srv.getsockname()[1]
+        sock = mirror_fetch.open_socket(Upstream(f"http://127.0.0.1:{port}/repo/"))
+        try:
+            got = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+            assert got >= want  # Linux reports twice the size asked for (bookkeeping overhead)
+            if want:
+                assert got >= 2 * want
+        finally:
+            sock.close()
