@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import statistics
 import sys
@@ -194,6 +195,7 @@ def main() -> int:
     finally:
         ops.down(lab)
         ps.stop(home)
+        shutil.rmtree(tmp, ignore_errors=True)  # the server's home (a PostgreSQL cluster) and the ops state
     return 0
 
 
