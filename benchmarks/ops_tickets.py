@@ -64,9 +64,14 @@ def main() -> int:
     from lab.context import LabContext
 
     tmp = tempfile.mkdtemp(prefix="powerops-bench-ops-")
+    os.chmod(tmp, 0o711)  # the server's private PostgreSQL (user postgres) must traverse into its home below
     home = f"{tmp}/prefect"
     t0 = time.monotonic()
-    info = ps.start(home, port=free_port())
+    try:
+        info = ps.start(home, port=free_port())
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     os.environ["PREFECT_API_URL"] = info.api_url
     print(f"server healthy in {time.monotonic() - t0:.1f} s")
     lab = LabContext(state_dir=Path(tmp) / "state", run_dir=Path(tmp) / "run")
