@@ -104,8 +104,7 @@ def _mirror_apt(params: MirrorAptParams, bg: Background) -> dict[str, Any]:
                   {s: upstream_digest(f) for s, f in release_files.items()})
     if published == stamp and not params.verify_existing:
         # no summary artifact: the keyed summary keeps showing the last run that changed the mirror
-        log.info("mirror %s: upstream Release files are byte-identical to the published ones (snapshot %s): "
-                 "nothing to do", name, stores.published.current_snapshot())
+        log.info("mirror %s: upstream Release files are byte-identical to the published ones: nothing to do", name)
         return {"changed": False, "reason": "upstream unchanged"}
 
     keyring, fingerprints = keyring_of()

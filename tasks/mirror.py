@@ -110,7 +110,7 @@ def fetch_release_files(upstream_url: str, suite: str, ca_pem: str | None = None
     return _retrying(f"suite {suite}", once)
 
 
-def _gpgv_all(keyring: bytes, checks: Sequence[Sequence[bytes]]) -> list[tuple[str, int]]:
+def _gpgv(keyring: bytes, checks: Sequence[Sequence[bytes]]) -> list[tuple[str, int]]:
     """Run ``gpgv`` once per check (the files of one signature, signature first), all at the same time;
     returns (status output, exit code) of each, in order."""
     with tempfile.TemporaryDirectory(prefix="powerops-gpgv-") as tmp:
@@ -137,10 +137,6 @@ def _gpgv_all(keyring: bytes, checks: Sequence[Sequence[bytes]]) -> list[tuple[s
     return out
 
 
-def _gpgv(keyring: bytes, *files: bytes) -> tuple[str, int]:
-    return _gpgv_all(keyring, [files])[0]
-
-
 @task(cache_policy=NO_CACHE)
 def verify_release_signature(files: Mapping[str, bytes], suite: str, keyring: bytes | None,
                              allow_unsigned: bool = False,
@@ -161,7 +157,7 @@ def verify_release_signature(files: Mapping[str, bytes], suite: str, keyring: by
             checks["InRelease"] = [inrelease]
         if release is not None and "Release.gpg" in files:
             checks["Release.gpg"] = [files["Release.gpg"], release]
-        results = _gpgv_all(keyring, list(checks.values())) if checks else []
+        results = _gpgv(keyring, list(checks.values())) if checks else []
         for name, (status, rc) in zip(checks, results, strict=True):
             fpr = require_valid(parse_gpgv_status(status, rc), f"{what} {name}", list(allowed_fingerprints or []))
             log.info("%s: %s signed by %s", what, name, fpr)
@@ -578,7 +574,7 @@ def verify_detached_signature(data: bytes, signature: bytes | None, what: str, k
                                    "mirror it anyway)")
         log.warning("%s: signature NOT verified (allow_unsigned is set)", what)
         return ""
-    status, rc = _gpgv(keyring, signature, data)
+    [(status, rc)] = _gpgv(keyring, [[signature, data]])
     fpr = require_valid(parse_gpgv_status(status, rc), what, list(allowed_fingerprints or []))
     log.info("%s: signed by %s", what, fpr)
     return fpr
